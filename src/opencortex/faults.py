@@ -1,0 +1,143 @@
+"""Every fault the server raises, by name, in the Cortex shape.
+
+Code raises ``faults.instance_not_found(path=...)``; the API layer turns any ``Fault`` into the
+body ``{object:'fault', name, code, errCode, status, message, reason, path, ...}`` with the
+matching HTTP status. Legacy ``code`` values are sent explicitly, because the official client
+switches on them (``kNotLoggedIn``, ``kSessionExpired``, ``kCSRFTokenMismatch``...).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+class Fault(Exception):
+    """A Cortex fault: raised anywhere, rendered once by the API layer."""
+
+    def __init__(
+        self,
+        kind: FaultKind,
+        *,
+        reason: str | None = None,
+        path: str | None = None,
+        resource: str | None = None,
+        message: str | None = None,
+        faults: list[Fault] | None = None,
+        index: int | None = None,
+    ) -> None:
+        self.kind = kind
+        self.reason = reason
+        self.path = path
+        self.resource = resource
+        self.message = message or kind.message
+        self.faults = faults or []
+        self.index = index
+        super().__init__(f"{kind.err_code}: {reason or self.message}" + (f" ({path})" if path else ""))
+
+    @property
+    def status(self) -> int:
+        return self.kind.status
+
+    @property
+    def err_code(self) -> str:
+        return self.kind.err_code
+
+    @property
+    def code(self) -> str:
+        return self.kind.code
+
+    def to_json(self) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "object": "fault",
+            "name": self.kind.name,
+            "code": self.kind.code,
+            "errCode": self.kind.err_code,
+            "status": self.kind.status,
+            "message": self.message,
+        }
+        if self.reason is not None:
+            body["reason"] = self.reason
+        if self.path is not None:
+            body["path"] = self.path
+        if self.resource is not None:
+            body["resource"] = self.resource
+        if self.index is not None:
+            body["index"] = self.index
+        if self.faults:
+            body["faults"] = [child.to_json() for child in self.faults]
+        return body
+
+
+@dataclass(frozen=True)
+class FaultKind:
+    """One named fault: calling it makes a ``Fault`` ready to raise."""
+
+    code: str
+    err_code: str
+    status: int
+    message: str
+    name: str = "error"
+
+    def __call__(self, reason: str | None = None, **details: Any) -> Fault:
+        return Fault(self, reason=reason, **details)
+
+
+# Requests and routing
+invalid_argument = FaultKind("kInvalidArgument", "cortex.invalidArgument.unspecified", 400, "Invalid Argument")
+invalid_json = FaultKind("kInvalidArgument", "cortex.invalidArgument.invalidJSON", 400, "Invalid JSON.")
+request_too_large = FaultKind("kRequestTooLarge", "cortex.tooLarge.request", 413, "Request body too large.")
+route_not_found = FaultKind("kNotFound", "cortex.notFound.route", 404, "Route not found.")
+method_not_allowed = FaultKind(
+    "kUnsupportedOperation", "cortex.unsupportedOperation.method", 405, "Method not supported on this route."
+)
+org_not_found = FaultKind("kNotFound", "cortex.notFound.org", 404, "Organization not found.")
+server_error = FaultKind("kError", "cortex.error.unspecified", 500, "An unexpected error occurred.")
+
+# Apps and keys
+app_not_found = FaultKind("kNotFound", "cortex.notFound.app", 404, "Invalid application client api key.")
+app_disabled = FaultKind("kAccessDenied", "cortex.accessDenied.appDisabled", 403, "Application is disabled.")
+app_denied = FaultKind("kAccessDenied", "cortex.accessDenied.app", 403, "Application access denied.")
+
+# Principals and sessions
+not_logged_in = FaultKind("kNotLoggedIn", "cortex.accessDenied.notLoggedIn", 403, "You are not logged in.")
+session_expired = FaultKind("kSessionExpired", "cortex.accessDenied.sessionExpired", 403, "Session has expired.")
+csrf_mismatch = FaultKind(
+    "kCSRFTokenMismatch", "cortex.accessDenied.csrfTokenMismatch", 403, "CSRF token mismatch."
+)
+logged_in_elsewhere = FaultKind(
+    "kLoggedInElsewhere", "cortex.accessDenied.loggedInElsewhere", 403, "Logged in elsewhere."
+)
+session_org_mismatch = FaultKind(
+    "kAccessDenied", "cortex.accessDenied.sessionOrgMismatch", 403, "Session belongs to another organization."
+)
+invalid_credentials = FaultKind(
+    "kInvalidCredentials", "cortex.accessDenied.invalidCredentials", 403, "Invalid email/password combination."
+)
+account_locked = FaultKind(
+    "kAccountLocked", "cortex.accessDenied.accountLocked", 403, "Account access has been disabled."
+)
+invalid_signature = FaultKind(
+    "kInvalidRequestSignature", "cortex.accessDenied.invalidRequestSignature", 400, "Invalid request signature."
+)
+stale_signature = FaultKind(
+    "kStaleRequestSignature", "cortex.invalidArgument.staleRequestSignature", 400, "Stale request signature."
+)
+principal_denied = FaultKind(
+    "kAccessDenied", "cortex.accessDenied.principal", 403, "This principal may not be used here."
+)
+invalid_token = FaultKind("kInvalidToken", "cortex.accessDenied.invalidToken", 403, "Invalid authentication token.")
+token_expired = FaultKind("kTokenExpired", "cortex.expired.token", 403, "Authentication token has expired.")
+access_denied = FaultKind("kAccessDenied", "cortex.accessDenied.unspecified", 403, "Access denied.")
+
+# Instances and validation
+instance_not_found = FaultKind("kNotFound", "cortex.notFound.instance", 404, "Instance not found.", name="db")
+already_exists = FaultKind("kExists", "cortex.conflict.exists", 409, "A matching instance already exists.")
+validation_failed = FaultKind(
+    "kValidationError", "cortex.invalidArgument.validation", 400, "Validation error.", name="validation"
+)
+required = FaultKind("kRequired", "cortex.invalidArgument.required", 400, "Required property.", name="validation")
+invalid_value = FaultKind(
+    "kInvalidArgument", "cortex.invalidArgument.castError", 400,
+    "Type conversion failure to expected property type.", name="validation",
+)
