@@ -1,7 +1,7 @@
 """Shared fixtures. ``database`` runs each storage test on SQLite and on PostgreSQL.
 
-Each test gets its own database: a copy of a migrated SQLite file, or a PostgreSQL database
-cloned from a migrated template that this test run created (and drops at the end). Under
+Each test starts from an empty, migrated database: a copy of a migrated SQLite file, or the
+PostgreSQL database this test run created (emptied after each test, dropped at the end). Under
 ``CI=true`` an unreachable PostgreSQL fails the run instead of skipping its half.
 """
 
@@ -16,7 +16,10 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from fastapi.testclient import TestClient
+
 from opencortex.store.database import Database
+from tests.support.platform import OrgFixture, make_runtime, open_test_client, seed_org
 
 PG_ADMIN_URL = os.environ.get(
     "OPENCORTEX_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -29,48 +32,54 @@ def _pg_url(database_name: str) -> str:
     return PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + database_name
 
 
-class _PostgresTemplates:
+class _PostgresRun:
+    """One PostgreSQL database for this test run (per xdist worker): created and migrated at the
+    start, emptied after every test, dropped at the end."""
+
     def __init__(self) -> None:
         self.admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-        self.template = f"oc_tpl_{uuid.uuid4().hex[:12]}"
-        self.created: list[str] = []
+        self.name = f"oc_test_{uuid.uuid4().hex[:12]}"
         with self.admin.connect() as connection:
-            connection.exec_driver_sql(f'CREATE DATABASE "{self.template}"')
-        self.created.append(self.template)
-        template_db = Database(_pg_url(self.template))
-        template_db.migrate()
-        template_db.dispose()
+            connection.exec_driver_sql(f'CREATE DATABASE "{self.name}"')
+        self.url = _pg_url(self.name)
+        database = Database(self.url)
+        database.migrate()
+        with database.connect() as connection:
+            self.tables = [
+                name for name in sa.inspect(connection).get_table_names() if name != "alembic_version"
+            ]
+        database.dispose()
+        self.cleaner = sa.create_engine(self.url, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
 
-    def clone(self) -> str:
-        name = f"oc_test_{uuid.uuid4().hex[:12]}"
-        with self.admin.connect() as connection:
-            connection.exec_driver_sql(f'CREATE DATABASE "{name}" TEMPLATE "{self.template}"')
-        self.created.append(name)
-        return name
-
-    def drop(self, name: str) -> None:
-        with self.admin.connect() as connection:
-            connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        if name in self.created:
-            self.created.remove(name)
+    def empty(self) -> None:
+        with self.cleaner.connect() as connection:
+            connection.exec_driver_sql(
+                "TRUNCATE " + ", ".join(f'"{table}"' for table in self.tables) + " CASCADE"
+            )
+            # Indexes that the model creates for indexed properties belong to the data, too.
+            for (index,) in connection.exec_driver_sql(
+                "SELECT indexname FROM pg_indexes WHERE schemaname = 'public' AND indexname LIKE 'ix_doc_%%'"
+            ):
+                connection.exec_driver_sql(f'DROP INDEX IF EXISTS "{index}"')
 
     def close(self) -> None:
-        for name in list(reversed(self.created)):
-            self.drop(name)
+        self.cleaner.dispose()
+        with self.admin.connect() as connection:
+            connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
         self.admin.dispose()
 
 
 @pytest.fixture(scope="session")
-def postgres_templates() -> Iterator[_PostgresTemplates | None]:
+def postgres_run() -> Iterator[_PostgresRun | None]:
     try:
-        templates = _PostgresTemplates()
+        run = _PostgresRun()
     except sa.exc.OperationalError as error:
         if IN_CI:
             pytest.fail(f"PostgreSQL is required under CI=true and is unreachable: {error}", pytrace=False)
         yield None
         return
-    yield templates
-    templates.close()
+    yield run
+    run.close()
 
 
 @pytest.fixture(scope="session")
@@ -87,7 +96,7 @@ def database_url(
     request: pytest.FixtureRequest,
     tmp_path: Path,
     sqlite_template: Path,
-    postgres_templates: _PostgresTemplates | None,
+    postgres_run: _PostgresRun | None,
 ) -> Iterator[str]:
     """A URL of a freshly migrated, empty database of each kind."""
     if request.param == "sqlite":
@@ -95,12 +104,11 @@ def database_url(
         shutil.copyfile(sqlite_template, path)
         yield f"sqlite:///{path}"
         return
-    if postgres_templates is None:
+    if postgres_run is None:
         _skipped_postgres.append(request.node.nodeid)
         pytest.skip("PostgreSQL is not reachable on 127.0.0.1:5432 (set CI=true to make this an error)")
-    name = postgres_templates.clone()
-    yield _pg_url(name)
-    postgres_templates.drop(name)
+    yield postgres_run.url
+    postgres_run.empty()
 
 
 @pytest.fixture
@@ -113,3 +121,46 @@ def database(database_url: str) -> Iterator[Database]:
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if IN_CI and _skipped_postgres:
         session.exitstatus = 1
+
+
+@pytest.fixture
+def platform(database_url: str, tmp_path: Path) -> Iterator[OrgFixture]:
+    """A running runtime with one org ``acme``: an administrator, a provider and three apps."""
+    runtime = make_runtime(database_url, tmp_path / "var")
+    yield seed_org(runtime)
+    runtime.close()
+
+
+@pytest.fixture
+def http(platform: OrgFixture) -> Iterator[TestClient]:
+    """An in-process HTTP client of the API app over ``platform``'s runtime."""
+    with open_test_client(platform.runtime) as client:
+        yield client
+
+
+@pytest.fixture(autouse=True, scope="session")
+def fast_key_generation() -> Iterator[None]:
+    """Every app gets an RSA key pair (~0.1-0.4 s each); in-process tests draw from a small pool."""
+    import itertools
+
+    from opencortex.model import apps
+
+    real = apps.rsa.generate_private_key
+    pool = itertools.cycle([real(public_exponent=65537, key_size=2048) for _ in range(6)])
+    apps.rsa.generate_private_key = lambda **_kwargs: next(pool)  # type: ignore[assignment]
+    yield
+    apps.rsa.generate_private_key = real  # type: ignore[assignment]
+
+
+@pytest.fixture(autouse=True, scope="session")
+def cheap_password_hashing() -> Iterator[None]:
+    """argon2 at production cost takes ~0.3 s a hash; in-process tests use a cheap argon2id."""
+    from argon2 import PasswordHasher
+
+    from opencortex.model import passwords
+
+    saved = passwords._hasher, passwords._DUMMY_HASH
+    passwords._hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    passwords._DUMMY_HASH = passwords._hasher.hash("opencortex-dummy-password")
+    yield
+    passwords._hasher, passwords._DUMMY_HASH = saved

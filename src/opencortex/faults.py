@@ -141,3 +141,94 @@ invalid_value = FaultKind(
     "kInvalidArgument", "cortex.invalidArgument.castError", 400,
     "Type conversion failure to expected property type.", name="validation",
 )
+
+# Files
+file_key_invalid = FaultKind("kInvalidArgument", "cortex.invalidArgument.fileKey", 400, "Invalid file key.")
+file_range_invalid = FaultKind("kInvalidArgument", "cortex.invalidArgument.range", 400, "Invalid byte range.")
+file_not_found = FaultKind("kNotFound", "cortex.notFound.file", 404, "File not found.")
+# Stored ciphertext that fails authentication (tampered, truncated, or copied from another key) is
+# server-side damage, not a client mistake: kError/500, named so operators can alert on it.
+file_corrupt = FaultKind(
+    "kError", "cortex.error.fileIntegrity", 500, "Stored file failed its integrity check."
+)
+files_keyset_unreadable = FaultKind(
+    "kError", "cortex.error.filesKeyset", 500,
+    "The file encryption keyset cannot be opened with the configured master key.",
+)
+
+# Object definitions and properties
+# A bad definition is one validation_failed fault; each bad option is an invalid_definition child
+# whose path names the option (``properties[2].min``). Cortex reports these as ...unspecified.
+invalid_definition = FaultKind(
+    "kInvalidArgument", "cortex.invalidArgument.unspecified", 400, "Invalid Argument", name="validation"
+)
+object_not_found = FaultKind("kInvalidObject", "cortex.invalidArgument.object", 400, "Invalid or unknown object.")
+source_object_not_found = FaultKind(
+    "kNotFound", "cortex.notFound.sourceObject", 404, "Source object not found.", name="validation"
+)
+property_not_found = FaultKind("kNotFound", "cortex.notFound.property", 404, "Property not found.", name="db")
+property_update_denied = FaultKind(
+    "kAccessDenied", "cortex.accessDenied.propertyUpdate", 403, "Property update access denied.", name="validation"
+)
+creatable_only = FaultKind(
+    "kInvalidArgument", "cortex.invalidArgument.creatableOnly", 400,
+    "Property can only be set when the instance is created.", name="validation",
+)
+write_once = FaultKind(
+    "kAccessDenied", "cortex.accessDenied.writeOnce", 403, "Value can only be set once.", name="validation"
+)
+invalid_string = FaultKind(
+    "kInvalidString", "cortex.invalidArgument.invalidString", 400, "Invalid string.", name="validation"
+)
+string_pattern = FaultKind(
+    "kInvalidArgument", "cortex.invalidArgument.string", 400, "String does not match the pattern.", name="validation"
+)
+email_format = FaultKind(
+    "kInvalidArgument", "cortex.invalidArgument.emailFormat", 400, "Invalid email address.", name="validation"
+)
+invalid_url = FaultKind("kInvalidArgument", "cortex.invalidArgument.url", 400, "Invalid URL.", name="validation")
+enum_value = FaultKind(
+    "kEnumValue", "cortex.invalidArgument.enumValue", 400, "Value not found in list.", name="validation"
+)
+number_expected = FaultKind(
+    "kInvalidArgument", "cortex.invalidArgument.numberExpected", 400, "Number out of range.", name="validation"
+)
+invalid_date = FaultKind("kInvalidArgument", "cortex.invalidArgument.date", 400, "Invalid date.", name="validation")
+date_of_birth = FaultKind(
+    "kInvalidArgument", "cortex.invalidArgument.dateOfBirth", 400, "Invalid date of birth.", name="validation"
+)
+time_zone = FaultKind(
+    "kInvalidArgument", "cortex.invalidArgument.timeZone", 400, "Invalid time zone.", name="validation"
+)
+custom_name = FaultKind(
+    "kInvalidArgument", "cortex.invalidArgument.customName", 400, "Invalid custom name.", name="validation"
+)
+dot_path = FaultKind("kInvalidArgument", "cortex.invalidArgument.dotPath", 400, "Invalid dot path.", name="validation")
+ip_address = FaultKind(
+    "kInvalidArgument", "cortex.invalidArgument.iPv4AddrOrCidr", 400, "Invalid IPv4 address or CIDR range.",
+    name="validation",
+)
+allow_level = FaultKind(
+    "kInvalidArgument", "cortex.invalidArgument.allowLevel", 400, "Invalid access level.", name="validation"
+)
+invalid_coordinate = FaultKind(
+    "kInvalidArgument", "cortex.invalidArgument.invalidCoordinate", 400,
+    "Must be a valid 2 element coordinate array.", name="validation",
+)
+too_large = FaultKind("kInvalidArgument", "cortex.invalidArgument.tooLarge", 400, "Value too large.", name="validation")
+min_items = FaultKind(
+    "kInvalidArgument", "cortex.invalidArgument.minItems", 400, "Too few array items.", name="validation"
+)
+max_allowed = FaultKind(
+    "kMaxAllowed", "cortex.invalidArgument.maxAllowed", 400, "Too many array items.", name="validation"
+)
+unique_in_array = FaultKind(
+    "kExists", "cortex.conflict.uniqueInArray", 409, "Array values must be unique.", name="validation"
+)
+
+# Queries
+query_invalid = FaultKind("kInvalidArgument", "cortex.invalidArgument.query", 400, "Invalid query.")
+query_exact_matching = FaultKind(
+    "kUnsupportedOperation", "cortex.unsupportedOperation.exactMatching", 400,
+    "Exact matching of arrays and documents is not supported.",
+)

@@ -11,6 +11,8 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, Engine, create_engine, event
 
+from opencortex.faults import Fault
+
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
 
@@ -25,6 +27,26 @@ class Database:
         """A connection inside one transaction: committed on success, rolled back on error."""
         with self.engine.begin() as connection:
             yield connection
+
+    @contextmanager
+    def begin_keeping_faults(self) -> Iterator[Connection]:
+        """Like ``begin``, but a ``Fault`` commits what was written before it was raised.
+
+        For checks that must record their own failure: a failed login counts towards the
+        lockout, and a session refused for CSRF or expiry is destroyed, even though the
+        request itself fails.
+        """
+        with self.engine.connect() as connection:
+            transaction = connection.begin()
+            try:
+                yield connection
+            except Fault:
+                transaction.commit()
+                raise
+            except BaseException:
+                transaction.rollback()
+                raise
+            transaction.commit()
 
     @contextmanager
     def connect(self) -> Iterator[Connection]:

@@ -1,0 +1,1 @@
+"""The HTTP API: routing, request parsing, envelopes and faults. Thin by design."""

@@ -1,0 +1,1 @@
+"""One module per resource family; ``app.py`` includes their routers."""

@@ -1,0 +1,18 @@
+"""``GET /{org}/v2``: the org's public properties."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from starlette.responses import Response
+
+from opencortex.api.deps import CallerDep
+from opencortex.api.responses import document
+from opencortex.model.orgs import org_public_json
+
+router = APIRouter()
+
+
+@router.get("/{org}/v2")
+@router.get("/{org}/v2/")
+def read_org(caller: CallerDep) -> Response:
+    return document(org_public_json(caller.org))

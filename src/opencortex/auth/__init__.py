@@ -1,0 +1,1 @@
+"""Authentication: sessions with CSRF, signed requests, bearer tokens, and the resulting principal."""

@@ -1,0 +1,98 @@
+"""``opencortex demo``: make sure the demo org, its administrator and app exist; print how to log in.
+
+The demo password is random on first run and kept in ``<data_dir>/demo-credentials.json``
+(mode 0600), so that running the command again prints credentials that still work. If that
+file is gone, or the password was changed, the demo administrator gets a fresh password.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import click
+
+from opencortex.cli.context import CommandContext, pass_context
+from opencortex.cli.output import emit
+from opencortex.model.accounts import create_account, find_account_by_email
+from opencortex.model.apps import app_secret, create_app, list_apps, random_alphanumeric, set_app_enabled
+from opencortex.model.orgs import create_org, find_org
+from opencortex.model.passwords import hash_password, verify_password
+from opencortex.runtime import Runtime
+from opencortex.store.tables import accounts
+
+DEMO_ORG = "demo"
+DEMO_EMAIL = "admin@demo.opencortex.local"
+DEMO_APP = "Demo"
+
+
+@click.command("demo")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_context
+def demo_command(context: CommandContext, as_json: bool) -> None:
+    """Create (or find) the demo org and print working credentials."""
+    runtime = context.runtime
+    credentials = ensure_demo(runtime)
+    settings = runtime.settings
+    url = f"http://{settings.host}:{settings.port}"
+    credentials["url"] = url
+    emit(as_json, credentials, [
+        "OpenCortex demo",
+        f"  URL:        {url}/{DEMO_ORG}/v2",
+        f"  Org code:   {DEMO_ORG}",
+        f"  Email:      {credentials['email']}",
+        f"  Password:   {credentials['password']}",
+        f"  API key:    {credentials['apiKey']}",
+        f"  API secret: {credentials['apiSecret']}",
+        "Try:",
+        f"  curl -s -H 'Medable-Client-Key: {credentials['apiKey']}' {url}/{DEMO_ORG}/v2",
+    ])
+
+
+def ensure_demo(runtime: Runtime) -> dict[str, Any]:
+    stored_path = runtime.settings.data_dir / "demo-credentials.json"
+    stored = _read_stored(stored_path)
+    with runtime.database.begin() as connection:
+        org = find_org(connection, DEMO_ORG) or create_org(connection, DEMO_ORG, "OpenCortex Demo")
+        account = find_account_by_email(connection, org["id"], DEMO_EMAIL)
+        password = stored.get("password", "")
+        if account is None:
+            password = random_alphanumeric(20)
+            create_account(connection, org["id"], email=DEMO_EMAIL, password=password, roles=["administrator"],
+                           first_name="Demo", last_name="Administrator")
+        elif not password or not verify_password(account["password_hash"], password):
+            password = random_alphanumeric(20)
+            connection.execute(
+                accounts.update().where(accounts.c.id == account["id"]).values(password_hash=hash_password(password))
+            )
+        app = next((row for row in list_apps(connection, org["id"]) if row["name"] == DEMO_APP), None)
+        if app is None:
+            # One app for every mode: password sessions (with CSRF), signed requests, tokens.
+            app, _key, _secret = create_app(connection, runtime.master_key, org["id"], name=DEMO_APP,
+                                            signing=True, sessions=True)
+        if not app["enabled"]:
+            set_app_enabled(connection, org["id"], app["id"], True)
+    _write_stored(stored_path, {"email": DEMO_EMAIL, "password": password})
+    return {
+        "org": DEMO_ORG,
+        "email": DEMO_EMAIL,
+        "password": password,
+        "apiKey": app["key"],
+        "apiSecret": app_secret(runtime.master_key, app),
+    }
+
+
+def _read_stored(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _write_stored(path: Path, data: dict[str, Any]) -> None:
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as handle:
+        json.dump(data, handle)

@@ -1,0 +1,35 @@
+"""Stored files (uploads, export archives): a ``FileStore`` backend under encryption at rest.
+
+Callers use ``open_file_store(settings, master_key)`` and the ``EncryptedFileStore`` it returns;
+which backend sits underneath is decided here alone, so adding one touches no caller.
+"""
+
+from __future__ import annotations
+
+from opencortex.files.crypto import FileCipher
+from opencortex.files.encrypted import EncryptedFileStore, EncryptedWriter, StoredObject
+from opencortex.files.local import LocalFileStore
+from opencortex.files.store import ChunkReader, FileStore, ObjectReader, ObjectWriter
+from opencortex.keys import MasterKey
+from opencortex.settings import Settings
+
+__all__ = [
+    "ChunkReader",
+    "EncryptedFileStore",
+    "EncryptedWriter",
+    "FileCipher",
+    "FileStore",
+    "LocalFileStore",
+    "ObjectReader",
+    "ObjectWriter",
+    "StoredObject",
+    "open_file_store",
+]
+
+
+def open_file_store(settings: Settings, master_key: MasterKey) -> EncryptedFileStore:
+    """The configured store: the folder ``<data_dir>/files``, encrypted with the data folder's keyset."""
+    return EncryptedFileStore(
+        LocalFileStore.in_data_dir(settings.data_dir),
+        FileCipher.load_or_create(settings.data_dir, master_key),
+    )

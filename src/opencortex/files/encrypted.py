@@ -1,0 +1,172 @@
+"""``EncryptedFileStore``: encryption at rest over any ``FileStore`` backend.
+
+Writes encrypt on the way in and hash the plaintext as it passes (size, MD5 for the Cortex
+``ETag``, SHA-256 for integrity); reads decrypt on the way out and raise ``file_corrupt`` for
+ciphertext that fails authentication. Backends only ever see ciphertext.
+
+There is deliberately no rename: each ciphertext is bound to its key, so "write elsewhere, then
+move" would not decrypt. Atomic publication is the writer's ``commit()`` instead.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Self
+
+from opencortex.files.crypto import FileCipher, plaintext_size
+from opencortex.files.store import (
+    ChunkReader,
+    FileStore,
+    ObjectWriter,
+    validate_key,
+    validate_range,
+)
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    """What a committed write stored, all measured over the plaintext."""
+
+    key: str
+    size: int
+    md5: str  # hex; the Cortex facet ``ETag``
+    sha256: str  # hex
+
+
+class EncryptedFileStore:
+    def __init__(self, backend: FileStore, cipher: FileCipher) -> None:
+        self.backend = backend
+        self._cipher = cipher
+
+    def __repr__(self) -> str:
+        return f"EncryptedFileStore({self.backend!r})"
+
+    def open_writer(self, key: str) -> EncryptedWriter:
+        validate_key(key)
+        return EncryptedWriter(key, self.backend.open_writer(key), self._cipher)
+
+    def write_chunks(self, key: str, chunks: Iterable[bytes]) -> StoredObject:
+        """Store a whole stream; if the stream fails midway, nothing is published."""
+        with self.open_writer(key) as writer:
+            for chunk in chunks:
+                writer.write(chunk)
+            return writer.commit()
+
+    def open_reader(self, key: str, start: int = 0, end: int | None = None) -> ChunkReader:
+        """Plaintext bytes ``start..end`` (inclusive, clamped to the file; HTTP ``Range`` semantics).
+
+        Tink's Python API cannot decrypt from the middle, so a range is decrypted from the start
+        and the bytes before ``start`` are dropped as they pass: memory stays flat, and decryption
+        stops as soon as ``end`` is reached. ``file_not_found`` is raised here, before any chunk.
+        """
+        validate_key(key)
+        validate_range(start, end)
+        ciphertext = self.backend.open_reader(key)
+        plaintext = self._cipher.decrypt(key, ciphertext)
+
+        def release() -> None:
+            try:
+                plaintext.close()  # ends Tink's stream before the file under it
+            finally:
+                ciphertext.close()
+
+        return ChunkReader(_byte_range(plaintext, start, end), release)
+
+    def delete(self, key: str) -> None:
+        self.backend.delete(key)
+
+    def exists(self, key: str) -> bool:
+        return self.backend.exists(key)
+
+    def size(self, key: str) -> int:
+        """The plaintext size, computed from the stored size without reading the file."""
+        return plaintext_size(self.backend.size(key))
+
+    def stored_size(self, key: str) -> int:
+        """Bytes the backend holds (plaintext plus 40 bytes of header and 16 per MiB)."""
+        return self.backend.size(key)
+
+    def list_keys(self, prefix: str = "") -> Iterator[str]:
+        return self.backend.list_keys(prefix)
+
+
+class EncryptedWriter:
+    """Encrypts and hashes as it writes; ``commit()`` publishes and returns a ``StoredObject``.
+
+    Any failure inside ``write`` or ``commit`` aborts the writer, so a stream that broke halfway
+    can never be committed afterwards by mistake.
+    """
+
+    def __init__(self, key: str, inner: ObjectWriter, cipher: FileCipher) -> None:
+        self.key = key
+        self._inner = inner
+        self._encryptor = cipher.encryptor(key, inner.write)
+        self._md5 = hashlib.md5(usedforsecurity=False)  # an ETag, not a security control
+        self._sha256 = hashlib.sha256()
+        self._size = 0
+        self._open = True
+
+    def __repr__(self) -> str:
+        return f"EncryptedWriter({self.key!r})"
+
+    def write(self, chunk: bytes) -> None:
+        self._require_open()
+        try:
+            self._encryptor.write(chunk)
+        except BaseException:
+            self.abort()
+            raise
+        self._md5.update(chunk)
+        self._sha256.update(chunk)
+        self._size += len(chunk)
+
+    def commit(self) -> StoredObject:
+        self._require_open()
+        try:
+            self._encryptor.finish()
+            self._inner.commit()
+        except BaseException:
+            self.abort()
+            raise
+        self._open = False
+        return StoredObject(self.key, self._size, self._md5.hexdigest(), self._sha256.hexdigest())
+
+    def abort(self) -> None:
+        if not self._open:
+            return
+        self._open = False
+        try:
+            self._encryptor.discard()
+        finally:
+            self._inner.abort()
+
+    def _require_open(self) -> None:
+        if not self._open:
+            raise ValueError(f"the writer for {self.key!r} is already committed or aborted")
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.abort()  # a no-op after commit()
+
+
+def _byte_range(chunks: Iterator[bytes], start: int, end: int | None) -> Iterator[bytes]:
+    position = 0  # offset of the next byte ``chunks`` yields
+    for chunk in chunks:
+        chunk_start, position = position, position + len(chunk)
+        if position <= start:
+            continue
+        low = max(start - chunk_start, 0)
+        if end is not None and position > end:
+            yield chunk[low : end - chunk_start + 1]
+            return
+        yield chunk[low:] if low else chunk

@@ -1,0 +1,1 @@
+"""The domain: orgs, accounts, apps, object definitions, property types and validation."""

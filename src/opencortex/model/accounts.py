@@ -1,0 +1,129 @@
+"""Accounts: people who log in to one org, with roles."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import Connection
+
+from opencortex import faults
+from opencortex.clock import iso, utcnow
+from opencortex.ids import ROLE_IDS, ROLE_NAMES, expand_roles, is_object_id, new_object_id
+from opencortex.model.passwords import hash_password
+from opencortex.store.tables import accounts
+
+_EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
+
+
+def normalise_email(email: object) -> str:
+    if not isinstance(email, str) or len(email) > 254 or not _EMAIL.match(email.strip()):
+        raise faults.invalid_argument("A valid email address is required.", path="email")
+    return email.strip().lower()
+
+
+def role_ids(roles: list[str]) -> list[str]:
+    """Accept role names (``administrator``) or ids; return ids."""
+    resolved = []
+    for index, role in enumerate(roles):
+        role_id = ROLE_IDS.get(role.lower()) if isinstance(role, str) else None
+        role_id = role_id or (role if role in ROLE_NAMES else None)
+        if role_id is None:
+            raise faults.invalid_argument(
+                f"Unknown role {role!r}; expected one of {', '.join(ROLE_IDS)}.", path=f"roles[{index}]"
+            )
+        if role_id not in resolved:
+            resolved.append(role_id)
+    return resolved
+
+
+def create_account(
+    connection: Connection,
+    org_id: str,
+    *,
+    email: str,
+    password: str,
+    roles: list[str] | None = None,
+    first_name: str = "",
+    last_name: str = "",
+) -> dict[str, Any]:
+    email = normalise_email(email)
+    for path, value in (("name.first", first_name), ("name.last", last_name)):
+        if not isinstance(value, str) or len(value) > 100:
+            raise faults.invalid_argument("A name is at most 100 characters.", path=path)
+    if find_account_by_email(connection, org_id, email) is not None:
+        raise faults.already_exists("An account with this email already exists.", path="email")
+    row = {
+        "id": new_object_id(),
+        "org_id": org_id,
+        "email": email,
+        "password_hash": hash_password(password),
+        "name_first": first_name,
+        "name_last": last_name,
+        "roles": role_ids(roles or []),
+        "state": "verified",
+        "locked": False,
+        "last_login": None,
+        "created": utcnow(),
+        "updated": None,
+    }
+    connection.execute(accounts.insert().values(**row))
+    return row
+
+
+def find_account(connection: Connection, org_id: str, account_id: str) -> dict[str, Any] | None:
+    if not is_object_id(account_id):
+        return None
+    query = sa.select(accounts).where(accounts.c.org_id == org_id, accounts.c.id == account_id)
+    row = connection.execute(query).mappings().first()
+    return dict(row) if row else None
+
+
+def find_account_by_email(connection: Connection, org_id: str, email: str) -> dict[str, Any] | None:
+    query = sa.select(accounts).where(accounts.c.org_id == org_id, accounts.c.email == email.strip().lower())
+    row = connection.execute(query).mappings().first()
+    return dict(row) if row else None
+
+
+def find_account_by_id_or_email(connection: Connection, org_id: str, ref: str) -> dict[str, Any] | None:
+    return find_account(connection, org_id, ref) if is_object_id(ref) else find_account_by_email(
+        connection, org_id, ref
+    )
+
+
+def list_accounts(
+    connection: Connection, org_id: str, *, limit: int, starting_after: str | None = None
+) -> tuple[list[dict[str, Any]], bool]:
+    """Newest first, keyset-paged on ``_id``; returns (rows, has_more)."""
+    query = sa.select(accounts).where(accounts.c.org_id == org_id)
+    if starting_after:
+        query = query.where(accounts.c.id < starting_after)
+    query = query.order_by(accounts.c.id.desc()).limit(limit + 1)
+    rows = [dict(row) for row in connection.execute(query).mappings()]
+    return rows[:limit], len(rows) > limit
+
+
+def record_login(connection: Connection, account_id: str) -> None:
+    connection.execute(accounts.update().where(accounts.c.id == account_id).values(last_login=utcnow()))
+
+
+def account_json(row: dict[str, Any], *, access: int | None = None) -> dict[str, Any]:
+    """The account document, as Cortex shows it. Never includes the password hash."""
+    document: dict[str, Any] = {
+        "_id": row["id"],
+        "object": "account",
+        "email": row["email"],
+        "name": {"first": row["name_first"], "last": row["name_last"]},
+        "roles": list(row["roles"]),
+        "inherited_roles": expand_roles(list(row["roles"])),
+        "state": row["state"],
+        "locked": bool(row["locked"]),
+        "created": iso(row["created"]),
+        "updated": iso(row["updated"]),
+    }
+    if row.get("last_login") is not None:
+        document["stats"] = {"lastLogin": {"time": iso(row["last_login"])}}
+    if access is not None:
+        document["access"] = access
+    return document

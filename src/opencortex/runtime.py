@@ -1,0 +1,28 @@
+"""The long-lived things a process needs, opened once: settings, database, master key."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from opencortex.keys import MasterKey
+from opencortex.settings import Settings
+from opencortex.store.database import Database
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    database: Database
+    master_key: MasterKey
+
+    @classmethod
+    def open(cls, settings: Settings, *, migrate: bool = True) -> Runtime:
+        """Create the data folder and master key on first use, and bring the schema up to date."""
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        database = Database(settings.resolved_database_url)
+        if migrate:
+            database.migrate()
+        return cls(settings, database, MasterKey.load_or_create(settings.data_dir, settings.master_key))
+
+    def close(self) -> None:
+        self.database.dispose()

@@ -1,0 +1,88 @@
+"""A 200 MiB round trip streams: memory stays flat, whatever the file size."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import resource
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from opencortex.files import EncryptedFileStore
+
+from .conftest import MIB, PseudoRandomStream
+
+LARGE = 200 * MIB
+MAX_GROWTH = 60 * MIB
+
+
+def _status_bytes(field: str) -> int:
+    text = Path("/proc/self/status").read_text()
+    match = re.search(rf"^{field}:\s+(\d+) kB", text, re.MULTILINE)
+    assert match is not None
+    return int(match.group(1)) * 1024
+
+
+def measure_peak_growth() -> Callable[[], int]:
+    """Start measuring; the returned function gives the peak RSS growth since then, in bytes.
+
+    The kernel's peak mark (VmHWM) is reset first, so an earlier test's peak cannot hide ours.
+    Where it cannot be reset, fall back to ru_maxrss, which can only under-report growth.
+    """
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        return lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - before
+    baseline = _status_bytes("VmRSS")
+    return lambda: _status_bytes("VmHWM") - baseline
+
+
+def test_the_measurement_would_see_a_regression() -> None:
+    peak_growth = measure_peak_growth()
+    whole_file = bytearray(80 * MIB)  # what holding a file in memory would cost
+    whole_file[-1] = 1
+    del whole_file
+    assert peak_growth() > MAX_GROWTH
+
+
+def test_200_mib_round_trip_keeps_memory_flat(store: EncryptedFileStore) -> None:
+    source = PseudoRandomStream(LARGE, seed=2024)
+    peak_growth = measure_peak_growth()
+
+    started = time.perf_counter()
+    stored = store.write_chunks("exports/large.bin", source)
+    written = time.perf_counter()
+    md5 = hashlib.md5(usedforsecurity=False)
+    sha256 = hashlib.sha256()
+    size = 0
+    with store.open_reader("exports/large.bin") as reader:
+        for chunk in reader:
+            md5.update(chunk)
+            sha256.update(chunk)
+            size += len(chunk)
+    read = time.perf_counter()
+
+    growth = peak_growth()
+    print(
+        f"\n200 MiB round trip: write {LARGE / MIB / (written - started):.0f} MiB/s, "
+        f"read {LARGE / MIB / (read - written):.0f} MiB/s, peak RSS growth {growth / MIB:.1f} MiB"
+    )
+    assert stored.size == size == LARGE
+    assert stored.md5 == md5.hexdigest() == source.md5.hexdigest()
+    assert stored.sha256 == sha256.hexdigest() == source.sha256.hexdigest()
+    assert growth < MAX_GROWTH, f"peak RSS grew by {growth / MIB:.1f} MiB"
+
+
+def test_a_range_at_the_end_of_a_large_file_streams_too(store: EncryptedFileStore) -> None:
+    size = 64 * MIB
+    store.write_chunks("k", PseudoRandomStream(size, seed=5))
+    peak_growth = measure_peak_growth()
+    with store.open_reader("k", size - 10, None) as reader:
+        tail = b"".join(reader)
+    assert peak_growth() < MAX_GROWTH
+    last = b""
+    for chunk in PseudoRandomStream(size, seed=5):
+        last = (last + chunk)[-10:]
+    assert tail == last
