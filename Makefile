@@ -1,5 +1,7 @@
 # The two commands: `make run` serves the demo, `make test` runs every test.
-PYTHON ?= $(shell command -v python3.12 || command -v python3.11 || command -v python3)
+# The first interpreter that runs and is 3.11 or newer (pyenv shims may exist without working).
+PYTHON ?= $(shell for p in python3 python3.13 python3.12 python3.11; do \
+	$$p -c 'import sys; sys.exit(sys.version_info < (3, 11))' >/dev/null 2>&1 && { echo $$p; break; }; done)
 VENV := .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
@@ -7,7 +9,7 @@ PYTEST_ARGS ?=
 .PHONY: run test install install-test bench lint clean
 
 $(BIN)/python:
-	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "OpenCortex needs Python 3.11 or newer"'
+	@test -n "$(PYTHON)" || { echo "OpenCortex needs Python 3.11 or newer (python3 on PATH)"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
