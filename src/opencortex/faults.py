@@ -232,3 +232,10 @@ query_exact_matching = FaultKind(
     "kUnsupportedOperation", "cortex.unsupportedOperation.exactMatching", 400,
     "Exact matching of arrays and documents is not supported.",
 )
+
+# Instances and access control
+sequence_conflict = FaultKind(
+    "kExists", "cortex.conflict.sequencing", 409, "The instance changed while it was being updated; try again."
+)
+create_denied = FaultKind("kAccessDenied", "cortex.accessDenied.instanceCreate", 403, "Instance create access denied.")
+instance_access_denied = FaultKind("kAccessDenied", "cortex.accessDenied.instance", 403, "Instance access denied.")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from opencortex.keys import MasterKey
+from opencortex.query.sqlite_functions import install_sqlite_functions
 from opencortex.settings import Settings
 from opencortex.store.database import Database
 
@@ -20,6 +21,7 @@ class Runtime:
         """Create the data folder and master key on first use, and bring the schema up to date."""
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         database = Database(settings.resolved_database_url)
+        install_sqlite_functions(database.engine)  # REGEXP and friends for compiled queries
         if migrate:
             database.migrate()
         return cls(settings, database, MasterKey.load_or_create(settings.data_dir, settings.master_key))

@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from opencortex import __version__
 from opencortex.api.errors import install_fault_handlers
 from opencortex.api.middleware import BodyLimit, CortexHeaders
-from opencortex.api.routes import accounts, auth_certs, org
+from opencortex.api.routes import accounts, auth_certs, instances, objects, org
 from opencortex.runtime import Runtime
 from opencortex.settings import Settings
 
@@ -38,8 +38,16 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     if runtime is not None:
         app.state.runtime = runtime
     install_fault_handlers(app)
-    for module in (org, accounts, auth_certs):
+    # instances last: it claims every first path segment the others do not.
+    builtin_segments: set[str] = set()
+    for module in (org, accounts, auth_certs, objects, instances):
         app.include_router(module.router)
+        if module is not instances:
+            builtin_segments |= {
+                route.path.split("/")[3] for route in module.router.routes
+                if len(route.path.split("/")) > 3 and route.path.split("/")[3]
+            }
+    app.state.builtin_segments = frozenset(builtin_segments)
     max_body = (runtime.settings if runtime else settings or Settings.from_env()).max_body_bytes
     app.add_middleware(BodyLimit, max_bytes=max_body)
     app.add_middleware(CortexHeaders)

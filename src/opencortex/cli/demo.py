@@ -16,6 +16,7 @@ import click
 
 from opencortex.cli.context import CommandContext, pass_context
 from opencortex.cli.output import emit
+from opencortex.demo.load import DEMO_PATIENTS, ensure_study
 from opencortex.model.accounts import create_account, find_account_by_email
 from opencortex.model.apps import app_secret, create_app, list_apps, random_alphanumeric, set_app_enabled
 from opencortex.model.orgs import create_org, find_org
@@ -35,6 +36,11 @@ def demo_command(context: CommandContext, as_json: bool) -> None:
     """Create (or find) the demo org and print working credentials."""
     runtime = context.runtime
     credentials = ensure_demo(runtime)
+    with runtime.database.connect() as connection:
+        org = find_org(connection, DEMO_ORG)
+        admin = find_account_by_email(connection, org["id"], DEMO_EMAIL) if org else None
+    if org and admin and ensure_study(runtime, org["id"], admin):
+        click.echo(f"Loaded the demo study model: c_sites and {DEMO_PATIENTS} c_patients.", err=True)
     settings = runtime.settings
     url = f"http://{settings.host}:{settings.port}"
     credentials["url"] = url
@@ -48,6 +54,7 @@ def demo_command(context: CommandContext, as_json: bool) -> None:
         f"  API secret: {credentials['apiSecret']}",
         "Try:",
         f"  curl -s -H 'Medable-Client-Key: {credentials['apiKey']}' {url}/{DEMO_ORG}/v2",
+        "  (log in as above, then GET /c_patients?limit=5&expand[]=c_site)",
     ])
 
 

@@ -1,0 +1,89 @@
+"""The principal as access control sees it, and the access it resolves to.
+
+``Viewer`` is what every instance read and write carries: who is asking, with which roles. A
+system viewer (an export without ``principal``) has full access; it never comes from a request.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection
+
+from opencortex import faults
+from opencortex.acl.entries import AclEntry, entry_matches, read_entries
+from opencortex.acl.levels import Access
+from opencortex.auth.principal import Principal
+from opencortex.ids import ANONYMOUS, PUBLIC, ROLE_NAMES, SYSTEM, expand_roles
+from opencortex.model.accounts import find_account_by_id_or_email
+
+
+@dataclass(frozen=True)
+class Viewer:
+    org_id: str
+    account_id: str
+    roles: frozenset[str] = frozenset()
+    full_access: bool = False
+
+    @property
+    def anonymous(self) -> bool:
+        return self.account_id == ANONYMOUS
+
+    @classmethod
+    def of(cls, principal: Principal) -> Viewer:
+        return cls(principal.org_id, principal.account_id, frozenset(principal.all_roles))
+
+    @classmethod
+    def system(cls, org_id: str) -> Viewer:
+        """Full access, for server-side reads that no ACL limits (an export without a principal)."""
+        return cls(org_id, SYSTEM, full_access=True)
+
+    def matches(self, entry: AclEntry, owner: str | None, self_id: str | None = None) -> bool:
+        return entry_matches(entry, account_id=self.account_id, roles=self.roles, anonymous=self.anonymous,
+                             owner=owner, self_id=self_id)
+
+    def grant(self, entries: list[AclEntry], owner: str | None) -> int:
+        """The highest level that the matching entries allow."""
+        return max((entry.allow for entry in entries if self.matches(entry, owner)), default=Access.NONE)
+
+    def instance_access(self, settings: Mapping[str, Any], owner: str | None, instance_acl: Any) -> int:
+        """Resolved access to one instance: its object's ``defaultAcl`` plus the instance's own ``acl``."""
+        if self.full_access:
+            return Access.SCRIPT
+        entries = read_entries(settings.get("defaultAcl")) + read_entries(instance_acl)
+        return self.grant(entries, owner)
+
+    def can_create(self, settings: Mapping[str, Any]) -> bool:
+        if self.full_access:
+            return True
+        return any(self.matches(entry, owner=None) for entry in read_entries(settings.get("createAcl")))
+
+    def property_access(self, prop: Any, instance_access: int, owner: str | None) -> int:
+        """A property's ``acl`` can raise the caller's access for that property only."""
+        extra = read_entries(prop.option("acl")) if prop.option("acl") else []
+        return max(instance_access, self.grant(extra, owner)) if extra else instance_access
+
+    def can_read_property(self, prop: Any, instance_access: int, owner: str | None) -> bool:
+        if not prop.readable:
+            return False
+        needed = prop.option("readAccess") or Access.READ
+        return self.full_access or self.property_access(prop, instance_access, owner) >= needed
+
+    def can_write_property(self, prop: Any, instance_access: int, owner: str | None) -> bool:
+        needed = prop.option("writeAccess") or Access.UPDATE
+        return self.full_access or self.property_access(prop, instance_access, owner) >= needed
+
+
+def as_principal(connection: Connection, org_id: str, account_ref: str) -> Viewer:
+    """The viewer for an account of the org (by ``_id`` or email): how exports read as a principal."""
+    if account_ref in (SYSTEM, PUBLIC) or account_ref in ROLE_NAMES:
+        raise faults.principal_denied(path="principal")
+    if account_ref == ANONYMOUS:
+        return Viewer(org_id, ANONYMOUS)
+    account = find_account_by_id_or_email(connection, org_id, account_ref)
+    if account is None:
+        raise faults.principal_denied("No such account in this org.", path="principal")
+    roles = list(account["roles"])
+    return Viewer(org_id, account["id"], frozenset(roles + expand_roles(roles)))

@@ -1,0 +1,149 @@
+"""``/{plural}``: instances of custom objects, their properties, and array push/pull.
+
+Registered last: any first path segment that no other route claims is taken as an object's
+plural name. Every handler goes through ``Instances``, where access control lives.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from fastapi import APIRouter, Request
+from sqlalchemy import Connection
+from starlette.responses import Response
+
+from opencortex import faults
+from opencortex.acl.viewer import Viewer
+from opencortex.api.deps import CallerDep, JSONBodyDep, RuntimeDep
+from opencortex.api.query_args import list_query_from, selection_from
+from opencortex.api.responses import document, listing, result
+from opencortex.auth.principal import Caller
+from opencortex.instances.paths import read_path
+from opencortex.instances.selection import Selection
+from opencortex.instances.serialise import SYSTEM_PROPERTIES
+from opencortex.instances.service import Instances
+from opencortex.model.objects import find_object
+from opencortex.runtime import Runtime
+
+router = APIRouter()
+
+
+@contextmanager
+def instances_of(request: Request, runtime: Runtime, caller: Caller, plural: str, *, write: bool
+                 ) -> Iterator[Instances]:
+    if plural in request.app.state.builtin_segments:
+        raise faults.method_not_allowed()  # a built-in route exists, just not for this method
+    transaction = runtime.database.begin() if write else runtime.database.connect()
+    with transaction as connection:
+        yield _service(runtime, connection, caller, plural)
+
+
+def _service(runtime: Runtime, connection: Connection, caller: Caller, plural: str) -> Instances:
+    definition = find_object(connection, caller.org["id"], plural)
+    if definition is None or definition.plural_name != plural:
+        raise faults.route_not_found(f"No object has the plural name {plural!r}.", path=plural)
+    return Instances(connection, runtime.database.dialect, caller.org["id"], definition, Viewer.of(caller.principal))
+
+
+@router.get("/{org}/v2/{plural}")
+def list_instances(plural: str, request: Request, caller: CallerDep, runtime: RuntimeDep) -> Response:
+    query = list_query_from(request)
+    with instances_of(request, runtime, caller, plural, write=False) as instances:
+        data, has_more = instances.list(query)
+    return listing(data, has_more)
+
+
+@router.post("/{org}/v2/{plural}")
+def create_instance(plural: str, request: Request, caller: CallerDep, runtime: RuntimeDep, body: JSONBodyDep) -> Response:
+    with instances_of(request, runtime, caller, plural, write=True) as instances:
+        return document(instances.create(body))
+
+
+@router.get("/{org}/v2/{plural}/{instance_id}")
+def read_instance(plural: str, instance_id: str, request: Request, caller: CallerDep,
+                  runtime: RuntimeDep) -> Response:
+    selection = selection_from(request)
+    with instances_of(request, runtime, caller, plural, write=False) as instances:
+        return document(instances.get(instance_id, selection))
+
+
+@router.put("/{org}/v2/{plural}/{instance_id}")
+def update_instance(plural: str, instance_id: str, request: Request, caller: CallerDep, runtime: RuntimeDep,
+                    body: JSONBodyDep) -> Response:
+    with instances_of(request, runtime, caller, plural, write=True) as instances:
+        return document(instances.update(instance_id, body))
+
+
+@router.delete("/{org}/v2/{plural}/{instance_id}")
+def delete_instance(plural: str, instance_id: str, request: Request, caller: CallerDep, runtime: RuntimeDep) -> Response:
+    with instances_of(request, runtime, caller, plural, write=True) as instances:
+        instances.delete(instance_id)
+    return result(True)
+
+
+@router.get("/{org}/v2/{plural}/{instance_id}/{path:path}")
+def read_property(plural: str, instance_id: str, path: str, request: Request, caller: CallerDep,
+                  runtime: RuntimeDep) -> Response:
+    parts = _parts(path)
+    with instances_of(request, runtime, caller, plural, write=False) as instances:
+        prop = instances.definition.find_property(parts[0])
+        if prop is None and parts[0] not in SYSTEM_PROPERTIES:
+            raise faults.property_not_found(path=parts[0])
+        if prop is not None and prop.type_name == "List":
+            from opencortex.instances.lists import read_list
+
+            data, has_more = read_list(instances, instance_id, prop, list_query_from(request))
+            return listing(data, has_more)
+        selection = Selection(paths=((parts[0],),), include=frozenset({parts[0]}))
+        try:
+            document_ = instances.get(instance_id, selection)
+        except faults.Fault as error:
+            if error.kind is faults.invalid_argument and error.path == parts[0]:
+                raise faults.property_not_found(path=parts[0]) from None  # hidden looks like absent
+            raise
+        value = read_path(document_, parts)
+    return _value_response(value)
+
+
+@router.put("/{org}/v2/{plural}/{instance_id}/{path:path}")
+def set_property(plural: str, instance_id: str, path: str, request: Request, caller: CallerDep, runtime: RuntimeDep,
+                 body: JSONBodyDep) -> Response:
+    parts = _parts(path)
+    with instances_of(request, runtime, caller, plural, write=True) as instances:
+        return document(instances.set_path(instance_id, parts, body))
+
+
+@router.post("/{org}/v2/{plural}/{instance_id}/{path:path}")
+def push_property(plural: str, instance_id: str, path: str, request: Request, caller: CallerDep, runtime: RuntimeDep,
+                  body: JSONBodyDep) -> Response:
+    parts = _parts(path)
+    if len(parts) != 1:
+        raise faults.invalid_argument("Push to a top-level array property.", path=".".join(parts))
+    with instances_of(request, runtime, caller, plural, write=True) as instances:
+        return document(instances.push(instance_id, parts[0], body))
+
+
+@router.delete("/{org}/v2/{plural}/{instance_id}/{path:path}")
+def pull_property(plural: str, instance_id: str, path: str, request: Request, caller: CallerDep, runtime: RuntimeDep) -> Response:
+    parts = _parts(path)
+    with instances_of(request, runtime, caller, plural, write=True) as instances:
+        if len(parts) == 1:
+            return result(instances.unset(instance_id, parts[0]))
+        if len(parts) == 2:
+            return result(instances.pull(instance_id, parts[0], parts[1]))
+    raise faults.invalid_argument("Pull by /{property}/{value or element _id}.", path=".".join(parts))
+
+
+def _parts(path: str) -> list[str]:
+    parts = [part for part in path.split("/") if part]
+    if not parts:
+        raise faults.route_not_found(path=path)
+    return parts
+
+
+def _value_response(value: Any) -> Response:
+    if isinstance(value, list):
+        return listing(value, False)
+    return result(value)

@@ -1,0 +1,61 @@
+"""``/objects``: object definitions, for Administrators and Developers."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends
+from starlette.responses import Response
+
+from opencortex import faults
+from opencortex.api.deps import JSONBodyDep, LoggedInDep, RuntimeDep
+from opencortex.api.responses import document, listing, result
+from opencortex.auth.principal import Caller
+from opencortex.ids import ROLE_ADMINISTRATOR, ROLE_DEVELOPER
+from opencortex.model.objects import create_object, delete_object, get_object, list_objects, update_object
+
+router = APIRouter()
+
+
+def require_developer(caller: LoggedInDep) -> Caller:
+    if not (caller.principal.has_role(ROLE_ADMINISTRATOR) or caller.principal.has_role(ROLE_DEVELOPER)):
+        raise faults.access_denied("Administrators and Developers only.")
+    return caller
+
+
+DeveloperDep = Annotated[Caller, Depends(require_developer)]
+
+
+@router.get("/{org}/v2/objects")
+def list_objects_route(caller: DeveloperDep, runtime: RuntimeDep) -> Response:
+    with runtime.database.connect() as connection:
+        definitions = list_objects(connection, caller.org["id"])
+    return listing([definition.to_json() for definition in definitions], False)
+
+
+@router.post("/{org}/v2/objects")
+def create_object_route(caller: DeveloperDep, runtime: RuntimeDep, body: JSONBodyDep) -> Response:
+    with runtime.database.begin() as connection:
+        definition = create_object(connection, caller.org["id"], body)
+    return document(definition.to_json())
+
+
+@router.get("/{org}/v2/objects/{name}")
+def read_object_route(name: str, caller: DeveloperDep, runtime: RuntimeDep) -> Response:
+    with runtime.database.connect() as connection:
+        definition = get_object(connection, caller.org["id"], name)
+    return document(definition.to_json())
+
+
+@router.put("/{org}/v2/objects/{name}")
+def update_object_route(name: str, caller: DeveloperDep, runtime: RuntimeDep, body: JSONBodyDep) -> Response:
+    with runtime.database.begin() as connection:
+        definition = update_object(connection, caller.org["id"], name, body)
+    return document(definition.to_json())
+
+
+@router.delete("/{org}/v2/objects/{name}")
+def delete_object_route(name: str, caller: DeveloperDep, runtime: RuntimeDep) -> Response:
+    with runtime.database.begin() as connection:
+        delete_object(connection, caller.org["id"], name)
+    return result(True)

@@ -1,0 +1,1 @@
+"""The demo data: a small clinical-study model with generated instances."""

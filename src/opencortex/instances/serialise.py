@@ -1,0 +1,251 @@
+"""Turning stored rows into the documents the API (and every export) returns.
+
+A ``DocumentPlan`` is built once per (object, viewer, selection): it decides up front which
+properties can appear and what each needs, so that serialising a row is a loop over a short
+list, not a walk over the definition. Per row only the caller's access to that instance is
+computed (from its owner and ``acl``), since ACLs can differ between instances.
+
+References named in ``expand[]`` (or reached through a ``paths[]`` sub-path) are expanded for a
+whole page at once: one query per target object, whatever the page size.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from opencortex import faults
+from opencortex.acl.entries import OWNER, read_entries
+from opencortex.acl.levels import Access
+from opencortex.acl.viewer import Viewer
+from opencortex.clock import iso
+from opencortex.instances.selection import Selection
+from opencortex.model.definitions import ObjectDefinition
+from opencortex.model.properties import PropertyDefinition
+
+SYSTEM_PROPERTIES = ("_id", "object", "type", "created", "updated", "owner", "creator", "updater", "access")
+MAX_EXPAND_DEPTH = 3
+
+# Loads instances of another object for expansion: (object name, ids, viewer, selection, depth,
+# granted access) -> serialised documents by id.
+ExpandLoader = Callable[[str, list[str], Viewer, Selection, int, int], dict[str, dict[str, Any]]]
+
+
+@dataclass
+class _PropertyPlan:
+    prop: PropertyDefinition
+    read_access: int
+    extra_entries: list[Any]  # the property's own acl
+    children: list[_PropertyPlan] | None = None  # Document sub-properties
+    expand: Selection | None = None  # Reference to expand, with the selection inside it
+
+
+@dataclass
+class _PendingExpansion:
+    plan: _PropertyPlan
+    target: dict[str, Any]  # the document that holds the reference
+    key: str
+    ids: list[str]
+    many: bool
+
+
+@dataclass
+class DocumentPlan:
+    definition: ObjectDefinition
+    viewer: Viewer
+    selection: Selection
+    grant: int = Access.NONE  # minimum access granted by an expanding reference
+    properties: list[_PropertyPlan] = field(default_factory=list)
+    system: tuple[str, ...] = SYSTEM_PROPERTIES
+
+    @classmethod
+    def build(
+        cls, definition: ObjectDefinition, viewer: Viewer, selection: Selection, *, grant: int = Access.NONE,
+        type_name: str | None = None,
+    ) -> DocumentPlan:
+        plan = cls(definition, viewer, selection, grant)
+        properties = _all_properties(definition, type_name)
+        ceiling = naming_ceiling(viewer, definition.settings, grant)
+        names = selection.names_selected()
+        for name in names or ():
+            if name not in properties and name not in SYSTEM_PROPERTIES:
+                raise faults.invalid_argument(f"Unknown property {name!r}.", path=name)
+        for name in sorted(selection.include) if selection.include else ():
+            if name.split(".")[0] not in properties:
+                raise faults.invalid_argument(f"Unknown property {name!r}.", path=name)
+        for path in selection.expand:
+            prop = properties.get(path[0])
+            if prop is None or prop.type_name != "Reference" or not prop.option("expandable"):
+                raise faults.invalid_argument(f"{path[0]!r} is not an expandable reference.", path=path[0])
+        if names is not None:
+            plan.system = tuple(key for key in SYSTEM_PROPERTIES if key in ("_id", "object") or key in names)
+        for name, prop in properties.items():
+            named = names is not None and name in names
+            if not _nameable(viewer, prop, ceiling):
+                if named or name in selection.include or selection.expands(name):
+                    raise faults.invalid_argument(f"Unknown property {name!r}.", path=name)
+                continue
+            if prop.type_name == "List":
+                continue  # virtual: read through GET /{plural}/{id}/{list}
+            if names is not None and not named:
+                continue
+            if prop.optional and not named and name not in selection.include:
+                continue
+            plan.properties.append(_plan_property(prop, viewer, selection, ceiling))
+        return plan
+
+    def serialise_rows(self, rows: Iterable[Mapping[str, Any]], expand: ExpandLoader | None,
+                       depth: int = 0) -> list[dict[str, Any]]:
+        """Documents for a page of ``documents`` rows, with every expansion filled in."""
+        pending: list[_PendingExpansion] = []
+        out = [self._serialise_row(row, pending) for row in rows]
+        if pending:
+            self._expand(pending, expand, depth)
+        return out
+
+    def access_of(self, row: Mapping[str, Any]) -> int:
+        return max(self.viewer.instance_access(self.definition.settings, row["owner"], row["acl"]), self.grant)
+
+    def _serialise_row(self, row: Mapping[str, Any], pending: list[_PendingExpansion]) -> dict[str, Any]:
+        access = self.access_of(row)
+        document: dict[str, Any] = {}
+        for key in self.system:
+            value = _system_value(key, row, self.definition, access)
+            if value is not None or key in ("updated",):
+                document[key] = value
+        body = row["body"]
+        self._fill(document, body, self.properties, access, row["owner"], pending)
+        return document
+
+    def _fill(self, target: dict[str, Any], body: Mapping[str, Any], plans: list[_PropertyPlan], access: int,
+              owner: str | None, pending: list[_PendingExpansion]) -> None:
+        for plan in plans:
+            key = plan.prop.name
+            if key not in body:
+                continue
+            level = access
+            if plan.extra_entries:
+                level = max(level, self.viewer.grant(plan.extra_entries, owner))
+            if not self.viewer.full_access and level < plan.read_access:
+                continue
+            stored = body[key]
+            if plan.children is not None:
+                target[key] = self._document_value(stored, plan, level, owner, pending)
+            elif plan.expand is not None and stored is not None:
+                target[key] = plan.prop.serialise(stored)
+                ids = stored if isinstance(stored, list) else [stored]
+                pending.append(_PendingExpansion(plan, target, key, [str(item) for item in ids], isinstance(stored, list)))
+            else:
+                target[key] = plan.prop.serialise(stored)
+
+    def _document_value(self, stored: Any, plan: _PropertyPlan, access: int, owner: str | None,
+                        pending: list[_PendingExpansion]) -> Any:
+        assert plan.children is not None
+        if stored is None:
+            return None
+        elements = stored if isinstance(stored, list) else [stored]
+        values = []
+        for element in elements:
+            if not isinstance(element, Mapping):
+                continue
+            value: dict[str, Any] = {"_id": element["_id"]} if "_id" in element else {}
+            self._fill(value, element, plan.children, access, owner, pending)
+            values.append(value)
+        return values if isinstance(stored, list) else (values[0] if values else None)
+
+    def _expand(self, pending: list[_PendingExpansion], loader: ExpandLoader | None, depth: int) -> None:
+        if loader is None or depth >= MAX_EXPAND_DEPTH:
+            return
+        by_target: dict[tuple[str, Selection, int], list[_PendingExpansion]] = defaultdict(list)
+        for item in pending:
+            plan = item.plan
+            source = plan.prop.option("sourceObject")
+            assert plan.expand is not None
+            by_target[(source, plan.expand, int(plan.prop.option("grant") or 0))].append(item)
+        for (source, selection, grant), items in by_target.items():
+            ids = sorted({identifier for item in items for identifier in item.ids})
+            loaded = loader(source, ids, self.viewer, selection, depth + 1, grant)
+            for item in items:
+                values = [loaded.get(identifier, {"_id": identifier, "object": source}) for identifier in item.ids]
+                item.target[item.key] = values if item.many else values[0]
+
+
+def naming_ceiling(viewer: Viewer, settings: Mapping[str, Any], grant: int = Access.NONE) -> int:
+    """The most access the viewer can have on any instance through the object's ``defaultAcl``
+    (owner entries count: the viewer may own instances). Properties above it cannot be named in
+    ``paths``, ``where`` or ``sort``: a query must not reveal what a read would hide."""
+    if viewer.full_access:
+        return Access.SCRIPT
+    entries = read_entries(settings.get("defaultAcl"))
+    static = viewer.grant([entry for entry in entries if entry.type != OWNER], owner=None)
+    as_owner = 0 if viewer.anonymous else max(
+        (entry.allow for entry in entries if entry.type == OWNER), default=Access.NONE
+    )
+    return max(static, as_owner, grant)
+
+
+def _nameable(viewer: Viewer, prop: PropertyDefinition, ceiling: int) -> bool:
+    if not prop.readable:
+        return False
+    if viewer.full_access:
+        return True
+    extra = read_entries(prop.option("acl")) if prop.option("acl") else []
+    reachable = max(ceiling, max((entry.allow for entry in extra if viewer.matches(entry, owner=viewer.account_id)),
+                                 default=Access.NONE))
+    return reachable >= int(prop.option("readAccess") or Access.READ)
+
+
+def _plan_property(prop: PropertyDefinition, viewer: Viewer, selection: Selection, ceiling: int) -> _PropertyPlan:
+    plan = _PropertyPlan(
+        prop=prop,
+        read_access=int(prop.option("readAccess") or Access.READ),
+        extra_entries=read_entries(prop.option("acl")) if prop.option("acl") else [],
+    )
+    children: dict[str, PropertyDefinition] | None = getattr(prop, "properties", None)
+    if prop.type_name == "Document" and children is not None:
+        inner = selection.for_child(prop.name)
+        names = inner.names_selected()
+        plan.children = [
+            _plan_property(child, viewer, inner, ceiling)
+            for name, child in children.items()
+            if _nameable(viewer, child, ceiling)
+            and (names is None or name in names)
+            and (not child.optional or (names is not None and name in names) or name in inner.include)
+        ]
+    elif prop.type_name == "Reference" and selection.expands(prop.name):
+        inner = selection.for_child(prop.name)
+        allowed = prop.option("paths") or None
+        if allowed:
+            paths = inner.paths if inner.paths is not None else tuple((name,) for name in allowed)
+            inner = Selection(tuple(path for path in paths if path[0] in allowed) or None, inner.include,
+                              inner.expand)
+        plan.expand = inner
+    return plan
+
+
+def _all_properties(definition: ObjectDefinition, type_name: str | None) -> dict[str, PropertyDefinition]:
+    if type_name is not None:
+        return definition.properties_for(type_name)
+    merged = dict(definition.properties)
+    for object_type in definition.object_types.values():
+        for name, prop in object_type.properties.items():
+            merged.setdefault(name, prop)
+    return merged
+
+
+def _system_value(key: str, row: Mapping[str, Any], definition: ObjectDefinition, access: int) -> Any:
+    if key == "_id":
+        return row["id"]
+    if key == "object":
+        return definition.name
+    if key == "type":
+        return row.get("type")
+    if key in ("created", "updated"):
+        return iso(row[key])
+    if key in ("owner", "creator", "updater"):
+        return {"_id": row[key], "object": "account"} if row.get(key) else None
+    if key == "access":
+        return int(access)
+    return None

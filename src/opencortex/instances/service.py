@@ -1,0 +1,315 @@
+"""``Instances``: every read and write of one object's instances, as one viewer.
+
+Access control is applied here and nowhere else: lists filter in SQL (``acl.filters``), reads and
+writes resolve the caller's access per instance (``acl.viewer``), and documents are serialised by
+one ``DocumentPlan``. Every statement is scoped by org and object.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import Connection
+from sqlalchemy.exc import IntegrityError
+
+from opencortex import faults
+from opencortex.acl.filters import access_filter
+from opencortex.acl.levels import VISIBLE, Access
+from opencortex.acl.viewer import Viewer
+from opencortex.clock import utcnow
+from opencortex.ids import is_object_id, new_object_id
+from opencortex.instances.paths import body_for_pull, body_for_push, body_for_set
+from opencortex.instances.selection import Selection
+from opencortex.instances.serialise import DocumentPlan, naming_ceiling
+from opencortex.model.definitions import ObjectDefinition, build_query_schema
+from opencortex.model.objects import find_object
+from opencortex.model.validation import validate_create, validate_update
+from opencortex.query.compile import compile_sort, compile_where
+from opencortex.query.parse import parse_sort, parse_where
+from opencortex.query.schema import QuerySchema
+from opencortex.store.tables import documents
+
+DEFAULT_LIMIT = 100
+MAX_LIMIT = 1000
+MAX_SKIP = 500_000
+
+
+@dataclass(frozen=True)
+class ListQuery:
+    """The query arguments of a list read."""
+
+    where: str | dict[str, Any] | None = None
+    sort: str | dict[str, Any] | None = None
+    skip: int = 0
+    limit: int = DEFAULT_LIMIT
+    starting_after: str | None = None
+    ending_before: str | None = None
+    selection: Selection = Selection()
+
+
+class Instances:
+    def __init__(self, connection: Connection, dialect: str, org_id: str, definition: ObjectDefinition,
+                 viewer: Viewer) -> None:
+        self.connection = connection
+        self.dialect = dialect
+        self.org_id = org_id
+        self.definition = definition
+        self.viewer = viewer
+
+    # Reading
+
+    def query_schema(self) -> QuerySchema:
+        """What this viewer may name in ``where`` and ``sort``: readable properties only."""
+        schema = build_query_schema(self.definition)
+        ceiling = naming_ceiling(self.viewer, self.definition.settings)
+        for path, prop in list(schema.properties.items()):
+            if prop.column is not None:
+                continue
+            definition = self.definition.find_property(path)
+            needed = int(definition.option("readAccess") or Access.READ) if definition else Access.SCRIPT
+            if definition is None or not definition.readable or (not self.viewer.full_access and ceiling < needed):
+                schema.properties[path] = type(prop)(**{**prop.__dict__, "readable": False})
+        return schema
+
+    def select(self, query: ListQuery) -> sa.Select[Any]:
+        """The SQL of a list query: org, object, ACL filter, where, order, keyset and skip."""
+        schema = self.query_schema()
+        where = parse_where(query.where, schema)
+        sort_keys = parse_sort(query.sort, schema)
+        if (query.starting_after or query.ending_before) and (where is not None or sort_keys):
+            raise faults.query_invalid("startingAfter/endingBefore is incompatible with where/sort.")
+        statement = self._base().where(
+            access_filter(self.viewer, self.definition.settings, self.dialect, VISIBLE),
+            compile_where(where, self.dialect),
+        )
+        if query.starting_after:
+            statement = statement.where(documents.c.id < query.starting_after)
+        if query.ending_before:
+            statement = statement.where(documents.c.id > query.ending_before)
+        order = compile_sort(sort_keys, self.dialect) if sort_keys else []
+        if query.ending_before:
+            statement = statement.order_by(*order, documents.c.id.asc())
+        else:
+            statement = statement.order_by(*order, documents.c.id.desc())
+        if query.skip:
+            statement = statement.offset(query.skip)
+        return statement
+
+    def list(self, query: ListQuery) -> tuple[list[dict[str, Any]], bool]:
+        plan = DocumentPlan.build(self.definition, self.viewer, query.selection)
+        statement = self.select(query).limit(query.limit + 1)
+        rows = [dict(row) for row in self.connection.execute(statement).mappings()]
+        has_more = len(rows) > query.limit
+        rows = rows[: query.limit]
+        if query.ending_before:
+            rows.reverse()
+        return plan.serialise_rows(rows, self.load_expanded), has_more
+
+    def get(self, instance_id: str, selection: Selection = Selection()) -> dict[str, Any]:
+        row = self.get_row(instance_id)
+        plan = DocumentPlan.build(self.definition, self.viewer, selection)
+        return plan.serialise_rows([row], self.load_expanded)[0]
+
+    def get_row(self, instance_id: str, needed: int = VISIBLE) -> dict[str, Any]:
+        """The stored row, if the viewer may see it; otherwise not found (never "forbidden",
+        which would reveal that it exists)."""
+        row = None
+        if is_object_id(instance_id):
+            row = self.connection.execute(self._base().where(documents.c.id == instance_id)).mappings().first()
+        if row is None:
+            raise self.not_found(instance_id)
+        row = dict(row)
+        access = self.viewer.instance_access(self.definition.settings, row["owner"], row["acl"])
+        if access < VISIBLE:
+            raise self.not_found(instance_id)
+        if access < needed:
+            raise faults.instance_access_denied(
+                f"This needs {Access(needed).name.title()} access to the instance.", path=instance_id
+            )
+        return row
+
+    def load_expanded(self, object_name: str, ids: list[str], viewer: Viewer, selection: Selection,
+                      depth: int, grant: int) -> dict[str, dict[str, Any]]:
+        """Expansion of references: one query for all ``ids`` of one target object."""
+        target = find_object(self.connection, self.org_id, object_name)
+        if target is None:
+            return {}
+        statement = sa.select(documents).where(
+            documents.c.org_id == self.org_id, documents.c.object == target.name, documents.c.id.in_(ids)
+        )
+        if grant < VISIBLE:
+            statement = statement.where(access_filter(viewer, target.settings, self.dialect, VISIBLE))
+        rows = [dict(row) for row in self.connection.execute(statement).mappings()]
+        plan = DocumentPlan.build(target, viewer, selection, grant=grant)
+        nested = Instances(self.connection, self.dialect, self.org_id, target, viewer)
+        return {doc["_id"]: doc for doc in plan.serialise_rows(rows, nested.load_expanded, depth)}
+
+    # Writing
+
+    def create(self, body: Any) -> dict[str, Any]:
+        if not self.viewer.can_create(self.definition.settings):
+            raise faults.create_denied(path=self.definition.name)
+        if not isinstance(body, Mapping):
+            raise faults.invalid_argument("A JSON object is expected.", path="body")
+        given = dict(body)
+        instance_acl = _pop_acl(given)
+        type_name = given.get("type") if self.definition.object_types else None
+        owner = None if self.viewer.anonymous else self.viewer.account_id
+        # What the creator may write comes from the object's ACL alone: the new instance's own
+        # acl must not let a creator grant itself more than the object allows.
+        access = self.viewer.instance_access(self.definition.settings, owner, [])
+        self._check_writes(set(given) - {"type"}, access, owner)
+        stored = validate_create(self.definition, dict(given), env={"ac.principal": owner})
+        if instance_acl and access < Access.SHARE:
+            raise faults.instance_access_denied("Sharing an instance (acl) needs Share access.", path="acl")
+        now = utcnow()
+        row = {
+            "org_id": self.org_id,
+            "object": self.definition.name,
+            "id": new_object_id(),
+            "type": type_name,
+            "owner": owner,
+            "creator": owner,
+            "updater": None,
+            "created": now,
+            "updated": None,
+            "sequence": 0,
+            "acl": instance_acl,
+            "body": stored,
+        }
+        self._write(documents.insert().values(**row))
+        return self.get(row["id"])
+
+    def update(self, instance_id: str, body: Any) -> dict[str, Any]:
+        row = self.get_row(instance_id)
+        if not isinstance(body, Mapping):
+            raise faults.invalid_argument("A JSON object is expected.", path="body")
+        given = dict(body)
+        instance_acl = _pop_acl(given) if "acl" in given else None
+        access = self.viewer.instance_access(self.definition.settings, row["owner"], row["acl"])
+        self._check_writes(set(given) - {"type"}, access, row["owner"])
+        stored = validate_update(self.definition, row["body"], given, type_name=row["type"])
+        values: dict[str, Any] = {"body": stored, "updated": utcnow(), "sequence": row["sequence"] + 1,
+                                  "updater": None if self.viewer.anonymous else self.viewer.account_id}
+        if instance_acl is not None:
+            if access < Access.SHARE:
+                raise faults.instance_access_denied("Sharing an instance (acl) needs Share access.", path="acl")
+            values["acl"] = instance_acl
+        self._write(documents.update().where(*self._key(instance_id),
+                                             documents.c.sequence == row["sequence"]).values(**values),
+                    expect_one=True)
+        return self.get(instance_id)
+
+    def delete(self, instance_id: str) -> None:
+        self.get_row(instance_id, needed=Access.DELETE)
+        self.connection.execute(documents.delete().where(*self._key(instance_id)))
+
+    def set_path(self, instance_id: str, parts: list[str], value: Any) -> dict[str, Any]:
+        row = self.get_row(instance_id)
+        return self.update(instance_id, body_for_set(row["body"], parts, value))
+
+    def push(self, instance_id: str, name: str, value: Any) -> dict[str, Any]:
+        prop = self._array_property(name, "canPush")
+        row = self.get_row(instance_id)
+        values = value if isinstance(value, list) else [value]
+        if prop.type_name == "Document" and not all(isinstance(item, Mapping) for item in values):
+            raise faults.invalid_value("Document array elements are JSON objects.", path=name)
+        return self.update(instance_id, body_for_push(row["body"], name, values))
+
+    def pull(self, instance_id: str, name: str, value: str) -> bool:
+        self._array_property(name, "canPull")
+        row = self.get_row(instance_id)
+        body, removed = body_for_pull(row["body"], name, value)
+        if removed:
+            self.update(instance_id, body)
+        return removed
+
+    def unset(self, instance_id: str, name: str) -> bool:
+        """``DELETE /{plural}/{id}/{prop}``: only for ``removable`` properties."""
+        prop = self.definition.find_property(name)
+        if prop is None or "." in name:
+            raise faults.property_not_found(path=name)
+        if not prop.removable:
+            raise faults.property_update_denied("This property is not removable.", path=name)
+        row = self.get_row(instance_id)
+        access = self.viewer.instance_access(self.definition.settings, row["owner"], row["acl"])
+        self._check_writes({name}, access, row["owner"])
+        if name not in row["body"]:
+            return False
+        body = {key: value for key, value in row["body"].items() if key != name}
+        values = {"body": body, "updated": utcnow(), "sequence": row["sequence"] + 1,
+                  "updater": None if self.viewer.anonymous else self.viewer.account_id}
+        self._write(documents.update().where(*self._key(instance_id), documents.c.sequence == row["sequence"])
+                    .values(**values), expect_one=True)
+        return True
+
+    # Helpers
+
+    def _array_property(self, name: str, option: str) -> Any:
+        prop = self.definition.find_property(name)
+        if prop is None or "." in name:
+            raise faults.property_not_found(path=name)
+        if not prop.array:
+            raise faults.invalid_argument("Only array properties can be pushed to or pulled from.", path=name)
+        if prop.option(option) is False:
+            raise faults.property_update_denied(f"{option} is off for this property.", path=name)
+        return prop
+
+    def not_found(self, instance_id: str) -> faults.Fault:
+        return faults.instance_not_found(path=instance_id, resource=f"{self.definition.name}.{instance_id}")
+
+    def _base(self) -> sa.Select[Any]:
+        return sa.select(documents).where(
+            documents.c.org_id == self.org_id, documents.c.object == self.definition.name
+        )
+
+    def _key(self, instance_id: str) -> tuple[Any, ...]:
+        return (documents.c.org_id == self.org_id, documents.c.object == self.definition.name,
+                documents.c.id == instance_id)
+
+    def _check_writes(self, names: Any, access: int, owner: str | None) -> None:
+        """Writing a property above the caller's level is refused, naming the property."""
+        denied = []
+        for name in sorted(names):
+            prop = self.definition.find_property(name)
+            if prop is not None and not self.viewer.can_write_property(prop, access, owner):
+                denied.append(faults.property_update_denied(path=name))
+        if denied:
+            raise faults.validation_failed(faults=denied) if len(denied) > 1 else denied[0]
+
+    def _write(self, statement: Any, expect_one: bool = False) -> None:
+        try:
+            with self.connection.begin_nested():
+                result = self.connection.execute(statement)
+        except IntegrityError:
+            raise faults.already_exists("A unique property already has this value.") from None
+        if expect_one and result.rowcount != 1:
+            raise faults.sequence_conflict()
+
+
+def _pop_acl(body: Any) -> list[dict[str, Any]]:
+    """An instance's own ``acl`` (sharing grants), validated to the stored object form."""
+    if not isinstance(body, dict) or "acl" not in body:
+        return []
+    raw = body.pop("acl")
+    if not isinstance(raw, list) or len(raw) > 100:
+        raise faults.invalid_argument("acl is an array of at most 100 entries.", path="acl")
+    entries = []
+    for index, entry in enumerate(raw):
+        if (
+            not isinstance(entry, Mapping)
+            or entry.get("type") not in (1, 3)
+            or not is_object_id(entry.get("target"))
+            or not isinstance(entry.get("allow"), int)
+            or isinstance(entry.get("allow"), bool)
+            or not Access.PUBLIC <= entry["allow"] <= Access.DELETE
+        ):
+            raise faults.invalid_argument(
+                "An acl entry is {type: 1 (account) or 3 (role), target: ObjectId, allow: 1-7}.",
+                path=f"acl[{index}]",
+            )
+        entries.append({"type": entry["type"], "target": entry["target"], "allow": entry["allow"]})
+    return entries

@@ -1,0 +1,241 @@
+"""How each database reads JSON: every SQL difference between SQLite and PostgreSQL lives here.
+
+A ``Location`` is a place where a JSON value may be: keys below the instance body, or below
+one array element. Each dialect turns a location into the SQL for its type, its text, its
+number, its elements... ``compile.py`` builds conditions from these and never spells SQL
+itself.
+
+Expression forms (an expression index must use exactly these; see ``indexes.py``):
+
+- SQLite: ``json_extract(body, '$.c_a.c_b')`` for every type.
+- PostgreSQL, String/Date/ObjectId/Boolean: ``((body -> 'c_a' ->> 'c_b') COLLATE "C")``.
+  Text compares in code-point order under "C", as SQLite and Python do; Booleans compare as
+  'false' < 'true'.
+- PostgreSQL, Number: ``NULLIF(body -> 'c_a' -> 'c_b', 'null'::jsonb)``: jsonb compares numbers
+  numerically, and NULLIF makes a JSON null sort like a missing key, as on SQLite.
+
+Keys are written into the SQL as literals, not bound parameters, so that the planner can match
+them against an index expression. They are property names, checked against ``SAFE_KEY``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.selectable import FromClause
+
+from opencortex.query.ast import Pattern
+from opencortex.store.tables import documents
+
+SAFE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
+Key = str | int
+Kind = str  # "string" | "number" | "boolean" | "array"
+
+
+@dataclass(frozen=True)
+class Location:
+    """``keys`` below ``base``. ``base`` is the body column, or an array element (``element``)."""
+
+    base: Any  # ColumnElement (body, or the element's value) for PostgreSQL; see SqliteJson
+    keys: tuple[Key, ...] = ()
+    element: Any = None  # the json_each alias when ``base`` is one element (SQLite)
+
+
+def _key_literal(key: Key) -> str:
+    if isinstance(key, int):
+        return str(key)
+    if not SAFE_KEY.match(key):
+        raise ValueError(f"unsafe JSON key {key!r}")  # a programming error: names are validated first
+    return f"'{key}'"
+
+
+def sqlite_path(keys: tuple[Key, ...]) -> str:
+    return "$" + "".join(f"[{key}]" if isinstance(key, int) else "." + _key_literal(key)[1:-1] for key in keys)
+
+
+def _literal(text: str) -> ColumnElement[Any]:
+    return sa.literal_column(text)
+
+
+class SqliteJson:
+    """SQLite's JSON1: ``json_extract``, ``json_type``, ``json_each``."""
+
+    name = "sqlite"
+    _KINDS = {"string": ("text",), "number": ("integer", "real"), "boolean": ("true", "false"), "array": ("array",)}
+
+    def root(self) -> Location:
+        return Location(documents.c.body)
+
+    def child(self, location: Location, keys: tuple[Key, ...]) -> Location:
+        if location.element is not None and not location.keys:
+            # An element's value is JSON text only when it is an object or array (else a bare SQL value).
+            element = location.element
+            container = sa.case((element.c.type.in_(["object", "array"]), element.c.value))
+            return Location(container, keys)
+        return Location(location.base, location.keys + keys)
+
+    def _json_type(self, location: Location) -> ColumnElement[Any]:
+        if location.element is not None and not location.keys:
+            return location.element.c.type
+        return sa.func.json_type(location.base, _literal(f"'{sqlite_path(location.keys)}'"))
+
+    def value(self, location: Location) -> ColumnElement[Any]:
+        """The SQL value: text, integer or real; 0/1 for booleans; NULL for null or missing."""
+        if location.element is not None and not location.keys:
+            return location.element.c.value
+        return sa.func.json_extract(location.base, _literal(f"'{sqlite_path(location.keys)}'"))
+
+    def is_kind(self, location: Location, kind: Kind) -> ColumnElement[bool]:
+        kinds = self._KINDS[kind]
+        json_type = self._json_type(location)
+        return json_type == _literal(f"'{kinds[0]}'") if len(kinds) == 1 else json_type.in_(kinds)
+
+    def present(self, location: Location) -> ColumnElement[bool]:
+        return self._json_type(location) != _literal("'null'")
+
+    def is_scalar_or_object(self, location: Location) -> ColumnElement[bool]:
+        """Present, and neither null nor an array (NULL, so false, when missing)."""
+        return self._json_type(location).notin_([_literal("'null'"), _literal("'array'")])
+
+    def text(self, location: Location) -> ColumnElement[Any]:
+        return self.value(location)
+
+    def number(self, location: Location) -> ColumnElement[Any]:
+        return self.value(location)
+
+    def boolean(self, location: Location) -> ColumnElement[Any]:
+        return self.value(location)
+
+    def number_param(self, value: Any) -> Any:
+        return value
+
+    def boolean_param(self, value: bool) -> Any:
+        return int(value)  # json_extract gives 0 and 1
+
+    def regex(self, text: ColumnElement[Any], pattern: Pattern) -> ColumnElement[bool]:
+        # X REGEXP Y calls regexp(Y, X): see sqlite_functions.install_sqlite_functions.
+        return text.op("REGEXP", return_type=sa.Boolean)(sa.literal(pattern.python))
+
+    def array_length(self, location: Location) -> ColumnElement[Any]:
+        json_type = self._json_type(location)
+        length = sa.func.json_array_length(self._container(location), _literal(f"'{sqlite_path(location.keys)}'"))
+        return sa.case((json_type == _literal("'array'"), length))
+
+    def elements(self, location: Location) -> tuple[FromClause, Location, ColumnElement[bool]]:
+        """The elements of the array at ``location``: a table, one element, and an "is an array" guard."""
+        table = sa.func.json_each(
+            self._container(location), _literal(f"'{sqlite_path(location.keys)}'")
+        ).table_valued("value", "type").alias()
+        return table, Location(table.c.value, element=table), self.is_kind(location, "array")
+
+    def coordinate(self, location: Location, index: int) -> ColumnElement[Any]:
+        """``coordinates[index]`` of a GeoJSON value as a float, or NULL when it is not a number."""
+        point = self.child(location, ("coordinates", index))
+        return sa.case((self.is_kind(point, "number"), self.value(point)))
+
+    def _container(self, location: Location) -> Any:
+        if location.element is not None and not location.keys:
+            return self.child(location, ()).base
+        return location.base
+
+    def sort_expression(self, location: Location, _value_type: str) -> ColumnElement[Any]:
+        return self.value(location)
+
+
+class PostgresJson:
+    """PostgreSQL's JSONB operators: ``->``, ``->>``, ``jsonb_typeof``, ``jsonb_array_elements``."""
+
+    name = "postgresql"
+
+    def root(self) -> Location:
+        return Location(documents.c.body)
+
+    def child(self, location: Location, keys: tuple[Key, ...]) -> Location:
+        return Location(location.base, location.keys + keys)
+
+    def jsonb(self, location: Location) -> ColumnElement[Any]:
+        expression = location.base
+        for key in location.keys:
+            expression = expression.op("->", return_type=JSONB)(_literal(_key_literal(key)))
+        return expression
+
+    def _json_type(self, location: Location) -> ColumnElement[Any]:
+        return sa.func.jsonb_typeof(self.jsonb(location))
+
+    def is_kind(self, location: Location, kind: Kind) -> ColumnElement[bool]:
+        return self._json_type(location) == _literal(f"'{kind}'")
+
+    def present(self, location: Location) -> ColumnElement[bool]:
+        return self._json_type(location) != _literal("'null'")
+
+    def is_scalar_or_object(self, location: Location) -> ColumnElement[bool]:
+        """Present, and neither null nor an array (NULL, so false, when missing)."""
+        return self._json_type(location).notin_([_literal("'null'"), _literal("'array'")])
+
+    def text(self, location: Location) -> ColumnElement[Any]:
+        if location.keys:
+            parent = self.jsonb(Location(location.base, location.keys[:-1]))
+            raw = parent.op("->>", return_type=sa.Text)(_literal(_key_literal(location.keys[-1])))
+        else:
+            raw = location.base.op("#>>", return_type=sa.Text)(_literal("'{}'"))
+        return sa.collate(raw, "C")
+
+    def number(self, location: Location) -> ColumnElement[Any]:
+        return sa.func.nullif(self.jsonb(location), _literal("'null'::jsonb"), type_=JSONB)
+
+    def boolean(self, location: Location) -> ColumnElement[Any]:
+        return self.text(location)  # 'false' < 'true'
+
+    def number_param(self, value: Any) -> Any:
+        return _jsonb_value(value)
+
+    def boolean_param(self, value: bool) -> Any:
+        return "true" if value else "false"
+
+    def regex(self, text: ColumnElement[Any], pattern: Pattern) -> ColumnElement[bool]:
+        return text.op("~", return_type=sa.Boolean)(sa.literal(pattern.postgres))
+
+    def array_length(self, location: Location) -> ColumnElement[Any]:
+        value = self.jsonb(location)
+        return sa.func.jsonb_array_length(sa.case((self.is_kind(location, "array"), value)))
+
+    def elements(self, location: Location) -> tuple[FromClause, Location, ColumnElement[bool]]:
+        value = self.jsonb(location)
+        # jsonb_array_elements raises on a non-array, so give it an empty array instead.
+        array = sa.case((self.is_kind(location, "array"), value), else_=_literal("'[]'::jsonb"))
+        table = sa.func.jsonb_array_elements(array).table_valued("value").render_derived().alias()
+        return table, Location(table.c.value), sa.true()
+
+    def contains(self, location: Location, value: Any) -> ColumnElement[bool]:
+        """``jsonb @> '[value]'``: the array holds an element equal to ``value`` (a GIN index can answer)."""
+        return self.jsonb(location).op("@>", return_type=sa.Boolean)(_jsonb_value([value]))
+
+    def coordinate(self, location: Location, index: int) -> ColumnElement[Any]:
+        point = self.child(location, ("coordinates", index))
+        as_float = sa.cast(self.text(point), sa.Double)
+        return sa.case((self.is_kind(point, "number"), as_float))
+
+    def sort_expression(self, location: Location, value_type: str) -> ColumnElement[Any]:
+        return self.number(location) if value_type == "Number" else self.text(location)
+
+
+def _jsonb_value(value: Any) -> ColumnElement[Any]:
+    """A jsonb constant, bound as JSON text and cast (so it also renders as a literal)."""
+    return sa.cast(sa.literal(orjson.dumps(value).decode()), JSONB)
+
+
+JsonDialect = SqliteJson | PostgresJson
+
+
+def json_dialect(dialect: str) -> JsonDialect:
+    if dialect == "sqlite":
+        return SqliteJson()
+    if dialect == "postgresql":
+        return PostgresJson()
+    raise ValueError(f"unsupported dialect {dialect!r}")
