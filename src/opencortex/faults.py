@@ -239,3 +239,72 @@ sequence_conflict = FaultKind(
 )
 create_denied = FaultKind("kAccessDenied", "cortex.accessDenied.instanceCreate", 403, "Instance create access denied.")
 instance_access_denied = FaultKind("kAccessDenied", "cortex.accessDenied.instance", 403, "Instance access denied.")
+
+# Uploads, facets and storage
+# kMediaNotReady is one of Cortex's two 2xx faults: the facet exists but its bytes are not there yet.
+media_not_ready = FaultKind(
+    "kMediaNotReady", "cortex.accepted.mediaNotReady", 202, "The file is not ready yet; try again later."
+)
+facet_not_found = FaultKind("kNotFound", "cortex.notFound.facet", 404, "Facet not found.")
+# A facet in state 3: its upload failed. Not a server bug, so not 500: the file must be written again.
+facet_failed = FaultKind(
+    "kError", "cortex.error.facet", 409, "The file's upload failed; write the property again to upload it."
+)
+not_a_file = FaultKind("kInvalidArgument", "cortex.invalidArgument.notAFile", 400, "Not a File property.")
+file_exists = FaultKind(
+    "kExists", "cortex.conflict.fileExists", 409, "The property already holds a file; PUT replaces it."
+)
+upload_invalid = FaultKind("kInvalidArgument", "cortex.invalidArgument.upload", 400, "Invalid upload.")
+upload_not_found = FaultKind("kNotFound", "cortex.notFound.upload", 404, "Unknown upload target.")
+upload_expired = FaultKind("kExpired", "cortex.expired.upload", 410, "The upload target has expired.")
+upload_used = FaultKind("kExists", "cortex.conflict.uploadUsed", 409, "The upload target has already been used.")
+upload_too_large = FaultKind("kRequestTooLarge", "cortex.tooLarge.upload", 413, "The file is too large.")
+mime_mismatch = FaultKind(
+    "kInvalidArgument", "cortex.invalidArgument.mimeMismatch", 400,
+    "The file's content type does not match its filename.",
+)
+storage_limit_exceeded = FaultKind(
+    "kRequestTooLarge", "cortex.tooLarge.storageLimit", 413, "The org's storage limit would be exceeded."
+)
+range_not_satisfiable = FaultKind(
+    "kInvalidArgument", "cortex.invalidArgument.rangeNotSatisfiable", 416, "Requested range not satisfiable."
+)
+signed_url_invalid = FaultKind(
+    "kAccessDenied", "cortex.accessDenied.signedUrl", 403, "Invalid file link."
+)
+signed_url_expired = FaultKind("kExpired", "cortex.expired.signedUrl", 403, "The file link has expired.")
+
+# Exports
+max_script_length = FaultKind(
+    "kInvalidArgument", "cortex.invalidArgument.maxScriptLength", 400, "Script is too long."
+)
+export_aborted = FaultKind("kError", "cortex.error.aborted", 500, "The export was cancelled.")
+export_failed = FaultKind("kError", "cortex.error.unspecified", 500, "The export failed.")
+export_not_ready = FaultKind(
+    "kMediaNotReady", "cortex.accepted.mediaNotReady", 202, "The export is not ready yet.", name="fault"
+)
+
+# Logs and scripts
+# A failed script run as a fault: it is the ``err`` of the run's Logs record and of the export's
+# ``afterScript.completed`` event; ``reason`` is the script's own error. One kind per sandbox error
+# name (scripting.model.ERROR_NAMES); a source over the size limit is ``max_script_length`` above.
+script_timeout = FaultKind(
+    "kTimeout", "cortex.timeout.script", 408, "The script ran longer than its time limit."
+)
+script_memory = FaultKind(
+    "kError", "cortex.error.scriptMemory", 500, "The script used more memory than its limit."
+)
+script_stack_overflow = FaultKind(
+    "kError", "cortex.error.scriptStackOverflow", 500, "The script exceeded the call stack limit."
+)
+script_compile = FaultKind(
+    "kInvalidArgument", "cortex.invalidArgument.scriptCompile", 400, "The script could not be compiled."
+)
+script_import = FaultKind(
+    "kInvalidArgument", "cortex.invalidArgument.scriptImport", 400,
+    "The script imports a module that is not available.",
+)
+script_runtime = FaultKind("kError", "cortex.error.script", 500, "The script threw an error.")
+script_crashed = FaultKind(
+    "kError", "cortex.error.scriptCrashed", 500, "The script runtime stopped unexpectedly."
+)

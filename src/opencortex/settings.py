@@ -25,6 +25,14 @@ class Settings:
     login_lock_base_seconds: int = 60  # first lock; doubles with each further failure
     login_lock_max_seconds: int = 3600
     token_default_expiry_seconds: int = 3600
+    # Files (docs/files.md): the largest upload, how long an upload target and a signed download
+    # link live, and the storage limit of an org without its own ``settings.storageLimitBytes``.
+    max_upload_bytes: int = 100 * 1024 * 1024
+    upload_target_seconds: int = 3600
+    signed_url_seconds: int = 300
+    storage_limit_bytes: int = 10 * 1024 * 1024 * 1024
+    # Wall-clock limit of one script run (an export's afterScript); Cortex's job timeout is 10 s.
+    script_timeout_seconds: int = 10
 
     @property
     def resolved_database_url(self) -> str:

@@ -258,12 +258,21 @@ def test_the_index_serves_queries_on_the_path(database: Database, org: str) -> N
         create_object(connection, org, thing())
         for number in range(50):
             insert_document(connection, org, {"c_name": f"n{number}"})
-    literal = "'n5'" if database.dialect == "sqlite" else "'\"n5\"'::jsonb"
-    # Literal values, as in the index predicate, so the plan shows the index can be used.
-    query = (
-        f"SELECT id FROM documents WHERE org_id = '{org}' AND object = 'c_thing' "  # noqa: S608
-        f"AND {index_sql(database.dialect, 'c_name')} = {literal}"
-    )
+    # The query as the compiler writes it, with literal values as in the index predicate, so
+    # the plan shows that the model's index serves the compiled SQL.
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    from opencortex.model.definitions import build_query_schema
+    from opencortex.query.compile import compile_where
+    from opencortex.query.parse import parse_where
+
+    with database.connect() as connection:
+        definition = find_object(connection, org, "c_thing")
+    condition = compile_where(parse_where({"c_name": "n5"}, build_query_schema(definition)), database.dialect)
+    statement = sa.select(documents.c.id).where(documents.c.org_id == org, documents.c.object == "c_thing",
+                                                condition)
+    sql_dialect = postgresql.dialect() if database.dialect == "postgresql" else sqlite.dialect()
+    query = str(statement.compile(dialect=sql_dialect, compile_kwargs={"literal_binds": True}))
     with database.begin() as connection:
         if database.dialect == "postgresql":
             connection.exec_driver_sql("SET LOCAL enable_seqscan = off")

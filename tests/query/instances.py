@@ -62,9 +62,16 @@ def prepare(database: Database) -> None:
     install_sqlite_functions(database.engine)
     with database.begin() as connection:
         for org_id, code in ((ORG_ID, "acme"), (OTHER_ORG_ID, "other")):
-            connection.execute(sa.insert(orgs).values(
-                id=org_id, code=code, name=code, state="enabled", settings={}, created=datetime.now(UTC),
-            ))
+            connection.execute(
+                sa.insert(orgs).values(
+                    id=org_id,
+                    code=code,
+                    name=code,
+                    state="enabled",
+                    settings={},
+                    created=datetime.now(UTC),
+                )
+            )
 
 
 def insert(database: Database, instances: Sequence[dict[str, Any]], *, org_id: str = ORG_ID) -> None:
@@ -72,20 +79,22 @@ def insert(database: Database, instances: Sequence[dict[str, Any]], *, org_id: s
     rows = []
     for instance in instances:
         body = {key: value for key, value in instance.items() if key not in SYSTEM_KEYS}
-        rows.append({
-            "org_id": org_id,
-            "object": OBJECT,
-            "id": instance["_id"],
-            "type": instance.get("type"),
-            "owner": instance.get("owner"),
-            "creator": instance.get("creator"),
-            "updater": instance.get("updater"),
-            "created": instance.get("created") or datetime(2024, 1, 1, tzinfo=UTC),
-            "updated": instance.get("updated"),
-            "sequence": 0,
-            "acl": [],
-            "body": body,
-        })
+        rows.append(
+            {
+                "org_id": org_id,
+                "object": OBJECT,
+                "id": instance["_id"],
+                "type": instance.get("type"),
+                "owner": instance.get("owner"),
+                "creator": instance.get("creator"),
+                "updater": instance.get("updater"),
+                "created": instance.get("created") or datetime(2024, 1, 1, tzinfo=UTC),
+                "updated": instance.get("updated"),
+                "sequence": 0,
+                "acl": [],
+                "body": body,
+            }
+        )
     if rows:
         with database.begin() as connection:
             connection.execute(sa.insert(documents), rows)
@@ -106,7 +115,9 @@ def select_ids(
     """The ``_id``s the database finds for ``node``, in ``sort`` order (``_id`` order by default)."""
     statement = (
         sa.select(documents.c.id)
-        .where(documents.c.org_id == org_id, documents.c.object == OBJECT, compile_where(node, database.dialect))
+        .where(
+            documents.c.org_id == org_id, documents.c.object == OBJECT, compile_where(node, database.dialect)
+        )
         .order_by(*compile_sort(list(sort), database.dialect))
     )
     with database.connect() as connection:

@@ -53,7 +53,11 @@ def found(db: Database, instances: list[dict[str, Any]], where: Any, sort: Any =
     node = parse_where(where, SCHEMA)
     keys = parse_sort(sort, SCHEMA)
     ids = select_ids(db, node, keys)
-    expected = [item["_id"] for item in sorted(instances, key=lambda item: sort_key(keys, item)) if matches(node, item)]
+    expected = [
+        item["_id"]
+        for item in sorted(instances, key=lambda item: sort_key(keys, item))
+        if matches(node, item)
+    ]
     assert ids == expected, f"database {ids} != evaluator {expected}"
     return [int(found_id, 16) for found_id in ids]
 
@@ -63,6 +67,7 @@ def test_arrays_match_when_any_element_matches(db: Database) -> None:
     insert(db, data)
     assert found(db, data, {"c_tags": "a"}) == [1]
     assert found(db, data, {"c_tags": {"$in": ["a", "b"]}}) == [1, 2]
+    assert found(db, data, {"c_tags": {"$in": [f"x{n}" for n in range(40)] + ["a"]}}) == [1]  # a long $in
     assert found(db, data, {"c_tags": {"$gt": "a"}}) == [1, 2]
     assert found(db, data, {"c_tags": {"$all": ["a", "b"]}}) == [1]
     assert found(db, data, {"c_tags": {"$all": []}}) == []
@@ -122,7 +127,9 @@ def test_numbers_compare_numerically(db: Database) -> None:
 
 
 def test_strings_compare_by_code_point(db: Database) -> None:
-    data = things({"c_str": "a"}, {"c_str": "B"}, {"c_str": "é"}, {"c_str": "日本"}, {"c_str": "Z"}, {"c_str": "ab"})
+    data = things(
+        {"c_str": "a"}, {"c_str": "B"}, {"c_str": "é"}, {"c_str": "日本"}, {"c_str": "Z"}, {"c_str": "ab"}
+    )
     insert(db, data)
     assert found(db, data, {"c_str": {"$gt": "Z"}}) == [1, 3, 4, 6]
     assert found(db, data, None, "c_str") == [2, 5, 1, 6, 3, 4]
@@ -131,8 +138,13 @@ def test_strings_compare_by_code_point(db: Database) -> None:
 
 def test_regular_expressions(db: Database) -> None:
     data = things(
-        {"c_str": "Smith"}, {"c_str": "smithers"}, {"c_str": "a\nb"}, {"c_str": "Émile"}, {"c_str": "émile"},
-        {"c_str": "one two"}, {"c_str": "x\n"},
+        {"c_str": "Smith"},
+        {"c_str": "smithers"},
+        {"c_str": "a\nb"},
+        {"c_str": "Émile"},
+        {"c_str": "émile"},
+        {"c_str": "one two"},
+        {"c_str": "x\n"},
     )
     insert(db, data)
     assert found(db, data, {"c_str": {"$regex": "/^smith/i"}}) == [1, 2]
@@ -141,8 +153,12 @@ def test_regular_expressions(db: Database) -> None:
     assert found(db, data, {"c_str": {"$regex": "/a.b/s"}}) == [3]
     assert found(db, data, {"c_str": {"$regex": "/^b/"}}) == []
     assert found(db, data, {"c_str": {"$regex": "/^b/m"}}) == [3]
-    assert found(db, data, {"c_str": {"$regex": "/x$/"}}) == []  # $ is the very end, even before a final newline
-    assert found(db, data, {"c_str": {"$regex": "/a[^z]b/"}}) == []  # [^...] does not match a newline without s
+    assert (
+        found(db, data, {"c_str": {"$regex": "/x$/"}}) == []
+    )  # $ is the very end, even before a final newline
+    assert (
+        found(db, data, {"c_str": {"$regex": "/a[^z]b/"}}) == []
+    )  # [^...] does not match a newline without s
     assert found(db, data, {"c_str": {"$regex": "/émile/i"}}) == [5]  # case folding is ASCII only
     assert found(db, data, {"c_str": {"$regex": "/mile/"}}) == [4, 5]
     assert found(db, data, {"c_str": {"$regex": "/\\btwo\\b/"}}) == [6]
@@ -172,9 +188,15 @@ def test_dates_in_the_body_and_in_columns(db: Database) -> None:
 
 def test_documents_and_document_arrays(db: Database) -> None:
     data = things(
-        {"c_name": {"c_first": "Ann", "c_age": 30}, "c_docs": [{"c_label": "x", "c_score": 1}, {"c_label": "y", "c_score": 9}]},
+        {
+            "c_name": {"c_first": "Ann", "c_age": 30},
+            "c_docs": [{"c_label": "x", "c_score": 1}, {"c_label": "y", "c_score": 9}],
+        },
         {"c_name": {"c_first": "Bob"}, "c_docs": [{"c_label": "x", "c_score": 9, "c_tags": ["t"]}]},
-        {"c_name": None, "c_docs": [{"c_label": ["x", "z"]}, "oops", 5]},  # a list where the model expects a value
+        {
+            "c_name": None,
+            "c_docs": [{"c_label": ["x", "z"]}, "oops", 5],
+        },  # a list where the model expects a value
         {"c_docs": {"c_label": "x"}},  # not an array at all
     )
     insert(db, data)
@@ -190,7 +212,9 @@ def test_documents_and_document_arrays(db: Database) -> None:
     assert found(db, data, {"c_docs": {"$elemMatch": {"c_label": {"$ne": "x"}}}}) == [1, 3]
     assert found(db, data, {"c_docs.c_tags": "t"}) == [2]
     assert found(db, data, {"c_docs": {"$size": 3}}) == [3]
-    assert found(db, data, {"c_docs": {"$all": [{"$elemMatch": {"c_label": "x"}}, {"$elemMatch": {"c_label": "y"}}]}}) == [1]
+    assert found(
+        db, data, {"c_docs": {"$all": [{"$elemMatch": {"c_label": "x"}}, {"$elemMatch": {"c_label": "y"}}]}}
+    ) == [1]
     assert found(db, data, None, {"c_name.c_first": -1}) == [2, 1, 4, 3]  # ties: _id, descending too
 
 
@@ -231,7 +255,9 @@ def test_conditions_stay_within_their_own_row(db: Database) -> None:
     """Array subqueries are correlated: another org's matching row never leaks in, nor makes others match."""
     data = things({"c_tags": ["mine"]}, {"c_tags": ["other"]})
     insert(db, data)
-    insert(db, [{"_id": object_id(99), "c_tags": ["theirs"], "c_docs": [{"c_label": "x"}]}], org_id=OTHER_ORG_ID)
+    insert(
+        db, [{"_id": object_id(99), "c_tags": ["theirs"], "c_docs": [{"c_label": "x"}]}], org_id=OTHER_ORG_ID
+    )
     assert found(db, data, {"c_tags": "theirs"}) == []
     assert found(db, data, {"c_docs.c_label": "x"}) == []
     assert found(db, data, {"c_tags": {"$ne": "theirs"}}) == [1, 2]
@@ -246,14 +272,21 @@ def explain(connection: sa.Connection, statement: sa.Select[Any]) -> str:
         rows = connection.exec_driver_sql("EXPLAIN QUERY PLAN " + str(compiled), positional)
         return "\n".join(str(row[-1]) for row in rows)
     connection.exec_driver_sql("SET LOCAL enable_seqscan = off")
-    return "\n".join(row[0] for row in connection.exec_driver_sql("EXPLAIN " + str(compiled), compiled.params))
+    return "\n".join(
+        row[0] for row in connection.exec_driver_sql("EXPLAIN " + str(compiled), compiled.params)
+    )
 
 
 @pytest.mark.parametrize(
     ("prop", "value", "where", "sort"),
     [
         (QueryableProperty("c_str", "String", indexed=True), "v{:03d}".format, {"c_str": "v007"}, None),
-        (QueryableProperty("c_str", "String", indexed=True), "v{:03d}".format, {"c_str": {"$gt": "v290"}}, "c_str"),
+        (
+            QueryableProperty("c_str", "String", indexed=True),
+            "v{:03d}".format,
+            {"c_str": {"$gt": "v290"}},
+            "c_str",
+        ),
         (QueryableProperty("c_str", "String", indexed=True), "v{:03d}".format, None, "c_str"),
         (QueryableProperty("c_num", "Number", indexed=True), int, {"c_num": {"$lt": 3}}, {"c_num": 1}),
         (QueryableProperty("c_num", "Number", indexed=True), int, None, {"c_num": -1}),
@@ -270,7 +303,12 @@ def explain(connection: sa.Connection, statement: sa.Select[Any]) -> str:
             {"c_name.c_first": "n007"},
             None,
         ),
-        (QueryableProperty("c_tags", "String", array=True, indexed=True), lambda n: [f"t{n}"], {"c_tags": "t7"}, None),
+        (
+            QueryableProperty("c_tags", "String", array=True, indexed=True),
+            lambda n: [f"t{n}"],
+            {"c_tags": "t7"},
+            None,
+        ),
     ],
 )
 def test_queries_use_the_index_that_index_sql_creates(

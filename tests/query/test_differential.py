@@ -34,7 +34,9 @@ number = st.one_of(
     st.floats(-1e4, 1e4, allow_nan=False, allow_infinity=False).map(lambda value: round(value, 2)),
 )
 moment = st.datetimes(datetime(2000, 1, 1), datetime(2030, 1, 1), timezones=st.just(UTC))
-date = st.one_of(st.sampled_from(["2024-01-01T00:00:00.000Z", "2024-06-01T12:30:00.500Z"]), moment.map(format_iso))
+date = st.one_of(
+    st.sampled_from(["2024-01-01T00:00:00.000Z", "2024-06-01T12:30:00.500Z"]), moment.map(format_iso)
+)
 oid = st.integers(1, 6).map(object_id)
 point = st.builds(
     lambda lng, lat: {"type": "Point", "coordinates": [lng, lat]},
@@ -54,38 +56,56 @@ def body_of(fields: dict[str, Any]) -> dict[str, Any]:
 
 element = st.builds(
     lambda fields: body_of(fields),
-    st.fixed_dictionaries({
-        # The model marks c_label as an array (below c_docs); mostly it holds one value.
-        "c_label": maybe(st.one_of(text, text, st.lists(text, max_size=2))),
-        "c_score": maybe(number),
-        "c_tags": maybe(st.lists(text, max_size=3)),
-    }),
+    st.fixed_dictionaries(
+        {
+            # The model marks c_label as an array (below c_docs); mostly it holds one value.
+            "c_label": maybe(st.one_of(text, text, st.lists(text, max_size=2))),
+            "c_score": maybe(number),
+            "c_tags": maybe(st.lists(text, max_size=3)),
+        }
+    ),
 )
-instance_fields = st.fixed_dictionaries({
-    "c_str": maybe(text),
-    "c_num": maybe(number),
-    "c_bool": maybe(st.booleans()),
-    "c_date": maybe(date),
-    "c_oid": maybe(oid),
-    "c_ref": maybe(oid),
-    "c_tags": maybe(st.lists(text, max_size=3)),
-    "c_nums": maybe(st.lists(number, max_size=3)),
-    "c_name": maybe(st.builds(body_of, st.fixed_dictionaries({"c_first": maybe(text), "c_age": maybe(number)}))),
-    "c_docs": maybe(st.lists(element, max_size=3)),
-    "c_loc": maybe(point),
-    "c_mixed": maybe(st.one_of(text, number, st.booleans(), st.lists(text, max_size=2))),
-    "type": st.sampled_from([None, "c_a", "c_b", "C_a"]),
-    "owner": st.one_of(st.none(), oid),
-    "created": moment,
-    "updated": st.one_of(st.none(), moment),
-})
+instance_fields = st.fixed_dictionaries(
+    {
+        "c_str": maybe(text),
+        "c_num": maybe(number),
+        "c_bool": maybe(st.booleans()),
+        "c_date": maybe(date),
+        "c_oid": maybe(oid),
+        "c_ref": maybe(oid),
+        "c_tags": maybe(st.lists(text, max_size=3)),
+        "c_nums": maybe(st.lists(number, max_size=3)),
+        "c_name": maybe(
+            st.builds(body_of, st.fixed_dictionaries({"c_first": maybe(text), "c_age": maybe(number)}))
+        ),
+        "c_docs": maybe(st.lists(element, max_size=3)),
+        "c_loc": maybe(point),
+        "c_mixed": maybe(st.one_of(text, number, st.booleans(), st.lists(text, max_size=2))),
+        "type": st.sampled_from([None, "c_a", "c_b", "C_a"]),
+        "owner": st.one_of(st.none(), oid),
+        "created": moment,
+        "updated": st.one_of(st.none(), moment),
+    }
+)
 instances = st.lists(instance_fields.map(body_of), max_size=8).map(
     lambda items: [{**item, "_id": object_id(number)} for number, item in enumerate(items, start=1)]
 )
 
 # Queries
 
-PATTERNS = ["/^a/", "/b$/i", "/a.b/s", "/^b/m", "/[^a]/", "/é/i", "/\\w+ \\w/", "/^$/", "/A|b/", "/\\bab/", "/日/"]
+PATTERNS = [
+    "/^a/",
+    "/b$/i",
+    "/a.b/s",
+    "/^b/m",
+    "/[^a]/",
+    "/é/i",
+    "/\\w+ \\w/",
+    "/^$/",
+    "/A|b/",
+    "/\\bab/",
+    "/日/",
+]
 regex = st.sampled_from(PATTERNS)
 TEXT_PATHS = ["c_str", "c_name.c_first", "c_docs.c_label", "c_mixed", "c_tags", "c_docs.c_tags", "type"]
 NUMBER_PATHS = ["c_num", "c_name.c_age", "c_docs.c_score", "c_nums"]
@@ -99,15 +119,25 @@ def value_conditions(values: st.SearchStrategy[Any], *, with_regex: bool) -> st.
     operators = [
         values,
         st.none(),
-        st.builds(lambda op, value: {op: value}, st.sampled_from(["$eq", "$ne", "$gt", "$gte", "$lt", "$lte"]), values),
-        st.builds(lambda op, items: {op: items}, st.sampled_from(["$in", "$nin"]), st.lists(st.one_of(values, st.none()), max_size=3)),
+        st.builds(
+            lambda op, value: {op: value},
+            st.sampled_from(["$eq", "$ne", "$gt", "$gte", "$lt", "$lte"]),
+            values,
+        ),
+        st.builds(
+            lambda op, items: {op: items},
+            st.sampled_from(["$in", "$nin"]),
+            st.lists(st.one_of(values, st.none()), max_size=3),
+        ),
         st.builds(lambda flag: {"$exists": flag}, st.booleans()),
         st.builds(lambda low, high: {"$gt": low, "$lte": high}, values, values),
         st.builds(lambda value: {"$not": {"$gt": value}}, values),
     ]
     if with_regex:
         operators.append(st.builds(lambda pattern: {"$regex": pattern}, regex))
-        operators.append(st.builds(lambda pattern, value: {"$in": [{"$regex": pattern}, value]}, regex, values))
+        operators.append(
+            st.builds(lambda pattern, value: {"$in": [{"$regex": pattern}, value]}, regex, values)
+        )
     return st.one_of(operators)
 
 
@@ -130,10 +160,14 @@ leaf = st.one_of(
     condition(ID_PATHS, value_conditions(oid, with_regex=False)),
     condition(DATE_PATHS, value_conditions(date, with_regex=False)),
     condition(ARRAY_PATHS, st.builds(lambda size: {"$size": size}, st.integers(0, 3))),
-    condition(["c_tags", "c_docs.c_tags"], st.builds(lambda items: {"$all": items}, st.lists(text, max_size=2))),
+    condition(
+        ["c_tags", "c_docs.c_tags"], st.builds(lambda items: {"$all": items}, st.lists(text, max_size=2))
+    ),
     condition(["c_nums"], st.builds(lambda items: {"$all": items}, st.lists(number, max_size=2))),
     condition(["c_tags"], st.builds(lambda inner: {"$elemMatch": inner}, primitive_element)),
-    condition(["c_nums"], st.builds(lambda low, high: {"$elemMatch": {"$gte": low, "$lt": high}}, number, number)),
+    condition(
+        ["c_nums"], st.builds(lambda low, high: {"$elemMatch": {"$gte": low, "$lt": high}}, number, number)
+    ),
     condition(["c_docs"], st.builds(lambda inner: {"$elemMatch": inner}, docs_element)),
     condition(
         ["c_docs"],
@@ -146,7 +180,9 @@ leaf = st.one_of(
             lambda lng, lat, radius: {"$within": {"$center": [lng, lat], "$radius": radius}},
             st.sampled_from([2.35, -0.13, 0.0]),
             st.sampled_from([48.85, 51.5, 0.0]),
-            st.one_of(st.sampled_from([0, 5, 10, 400, 30000]), st.floats(0, 25000).map(lambda r: round(r, 1))),
+            st.one_of(
+                st.sampled_from([0, 5, 10, 400, 30000]), st.floats(0, 25000).map(lambda r: round(r, 1))
+            ),
         ),
     ),
 )
@@ -161,14 +197,30 @@ where_documents = st.recursive(
     ),
     max_leaves=6,
 )
-SORTABLE = ["c_str", "c_num", "c_bool", "c_date", "c_oid", "c_ref", "c_name.c_first", "c_name.c_age",
-            "_id", "created", "updated", "type", "owner"]
+SORTABLE = [
+    "c_str",
+    "c_num",
+    "c_bool",
+    "c_date",
+    "c_oid",
+    "c_ref",
+    "c_name.c_first",
+    "c_name.c_age",
+    "_id",
+    "created",
+    "updated",
+    "type",
+    "owner",
+]
 sorts = st.one_of(
     st.none(),
     st.builds(lambda path, direction: {path: direction}, st.sampled_from(SORTABLE), st.sampled_from([1, -1])),
     st.builds(
         lambda first, second, d1, d2: {first: d1, second: d2},
-        st.sampled_from(SORTABLE), st.sampled_from(SORTABLE), st.sampled_from([1, -1]), st.sampled_from([1, -1]),
+        st.sampled_from(SORTABLE),
+        st.sampled_from(SORTABLE),
+        st.sampled_from([1, -1]),
+        st.sampled_from([1, -1]),
     ),
 )
 
@@ -182,13 +234,21 @@ def db(database: Database) -> Database:
 @settings(
     max_examples=150,
     deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large],
+    suppress_health_check=[
+        HealthCheck.function_scoped_fixture,
+        HealthCheck.too_slow,
+        HealthCheck.data_too_large,
+    ],
 )
 @given(data=instances, where=where_documents, sort=sorts)
-def test_database_and_evaluator_agree(db: Database, data: list[dict[str, Any]], where: Any, sort: Any) -> None:
+def test_database_and_evaluator_agree(
+    db: Database, data: list[dict[str, Any]], where: Any, sort: Any
+) -> None:
     delete_all(db)
     insert(db, data)
     node = parse_where(where, SCHEMA)
     keys = parse_sort(sort, SCHEMA)
-    expected = [item["_id"] for item in sorted(data, key=lambda item: sort_key(keys, item)) if matches(node, item)]
+    expected = [
+        item["_id"] for item in sorted(data, key=lambda item: sort_key(keys, item)) if matches(node, item)
+    ]
     assert select_ids(db, node, keys) == expected

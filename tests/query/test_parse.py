@@ -39,7 +39,9 @@ def fault_of(where: Any, **options: Any) -> Fault:
     return caught.value
 
 
-def assert_fault(where: Any, err_code: str = QUERY, path: str | None = None, reason: str = "", **options: Any) -> None:
+def assert_fault(
+    where: Any, err_code: str = QUERY, path: str | None = None, reason: str = "", **options: Any
+) -> None:
     fault = fault_of(where, **options)
     assert fault.err_code == err_code, fault
     assert fault.status == 400
@@ -120,7 +122,9 @@ def test_array_operators() -> None:
     assert isinstance(documents, ElemMatch)
     label = documents.condition.children[0]  # type: ignore[union-attr]
     assert [step.key for step in label.field.steps] == ["c_label"]  # relative to the element
-    all_elements = parse({"c_docs": {"$all": [{"$elemMatch": {"c_label": "x"}}, {"$elemMatch": {"c_label": "y"}}]}})
+    all_elements = parse(
+        {"c_docs": {"$all": [{"$elemMatch": {"c_label": "x"}}, {"$elemMatch": {"c_label": "y"}}]}}
+    )
     assert isinstance(all_elements, And) and all(isinstance(c, ElemMatch) for c in all_elements.children)
 
 
@@ -224,12 +228,24 @@ def test_unknown_and_unreadable_faults_are_identical() -> None:
         ({"c_tags": {"$elemMatch": {}}}, "c_tags", "$elemMatch expects a non-empty object"),
         ({"c_tags": {"$elemMatch": {"x": 1}}}, "c_tags", "expects operators"),
         ({"c_docs": {"$elemMatch": {"c_nope": 1}}}, "c_docs.c_nope", "Unknown property"),
-        ({"c_docs": {"$elemMatch": {"c_label": {"$size": 1, "$bad": 2}}}}, "c_docs.c_label", "Invalid operator $bad"),
+        (
+            {"c_docs": {"$elemMatch": {"c_label": {"$size": 1, "$bad": 2}}}},
+            "c_docs.c_label",
+            "Invalid operator $bad",
+        ),
         ({"c_str": {"$gt": "a", "b": 1}}, "c_str", "cannot be mixed"),
         ({"c_str": {"$not": "a"}}, "c_str", "$not expects an object"),
-        ({"c_loc": {"$within": {"$center": [200, 0], "$radius": 1}}}, "c_loc", "$center must be an array of 2"),
+        (
+            {"c_loc": {"$within": {"$center": [200, 0], "$radius": 1}}},
+            "c_loc",
+            "$center must be an array of 2",
+        ),
         ({"c_loc": {"$within": {"$center": [0], "$radius": 1}}}, "c_loc", "$center must be an array of 2"),
-        ({"c_loc": {"$within": {"$center": [0, True], "$radius": 1}}}, "c_loc", "$center must be an array of 2"),
+        (
+            {"c_loc": {"$within": {"$center": [0, True], "$radius": 1}}},
+            "c_loc",
+            "$center must be an array of 2",
+        ),
         ({"c_loc": {"$within": {"$center": [0, 0], "$radius": -1}}}, "c_loc", "$radius must be a number"),
         ({"c_loc": {"$within": {"$center": [[0, 0], 5]}}}, "c_loc", "$within expects"),
     ],
@@ -254,7 +270,9 @@ def test_exact_matching_is_unsupported(where: dict[str, Any], path: str) -> None
 
 def test_restricted_operators_follow_the_org_setting() -> None:
     assert_fault({"c_str": {"$ne": "a"}}, path="c_str", reason="Invalid operator $ne", allowed_restricted=())
-    assert_fault({"c_str": {"$nin": ["a"]}}, path="c_str", reason="Invalid operator $nin", allowed_restricted=["$ne"])
+    assert_fault(
+        {"c_str": {"$nin": ["a"]}}, path="c_str", reason="Invalid operator $nin", allowed_restricted=["$ne"]
+    )
     assert parse({"c_str": {"$ne": "a"}}, allowed_restricted=["$ne"]) is not None
     assert parse({"c_str": {"$nin": ["a"]}}, allowed_restricted=["*"]) is not None
 

@@ -8,13 +8,13 @@ folds into a constant; only owner entries and the instance's own ``acl`` need SQ
 from __future__ import annotations
 
 import itertools
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.sql.elements import ColumnElement
 
-from opencortex.acl.entries import ACCOUNT, OWNER, ROLE, read_entries
+from opencortex.acl.entries import ACCOUNT, OWNER, ROLE, AclEntry, read_entries
 from opencortex.acl.levels import VISIBLE
 from opencortex.acl.viewer import Viewer
 from opencortex.ids import ANONYMOUS, PUBLIC
@@ -40,6 +40,26 @@ def access_filter(
         conditions.append(documents.c.owner == viewer.account_id)
     conditions.append(_instance_acl_grants(viewer, dialect, needed))
     return sa.or_(*conditions)
+
+
+def readable_filter(
+    viewer: Viewer, settings: Mapping[str, Any], dialect: str, read_access: int,
+    property_acl: Sequence[AclEntry],
+) -> ColumnElement[bool]:
+    """True for the instances where ``viewer`` can read a property with this ``readAccess`` and
+    ``acl``: instance access (or the property's own entries) reaching ``read_access``.
+
+    A ``where`` or ``sort`` naming a property applies only to these instances, so that a query
+    never tells apart values that a read of the same instances would hide."""
+    if viewer.full_access:
+        return sa.true()
+    if viewer.grant([entry for entry in property_acl if entry.type != OWNER], owner=None) >= read_access:
+        return sa.true()
+    condition = access_filter(viewer, settings, dialect, read_access)
+    as_owner = max((entry.allow for entry in property_acl if entry.type == OWNER), default=0)
+    if not viewer.anonymous and as_owner >= read_access:
+        condition = sa.or_(condition, documents.c.owner == viewer.account_id)
+    return condition
 
 
 def _instance_acl_grants(viewer: Viewer, dialect: str, needed: int) -> ColumnElement[bool]:

@@ -51,7 +51,7 @@ class Viewer:
     def instance_access(self, settings: Mapping[str, Any], owner: str | None, instance_acl: Any) -> int:
         """Resolved access to one instance: its object's ``defaultAcl`` plus the instance's own ``acl``."""
         if self.full_access:
-            return Access.SCRIPT
+            return Access.DELETE  # as Cortex reads an export without principal: "grant Delete"
         entries = read_entries(settings.get("defaultAcl")) + read_entries(instance_acl)
         return self.grant(entries, owner)
 

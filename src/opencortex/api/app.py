@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from opencortex import __version__
 from opencortex.api.errors import install_fault_handlers
 from opencortex.api.middleware import BodyLimit, CortexHeaders
-from opencortex.api.routes import accounts, auth_certs, instances, objects, org
+from opencortex.api.routes import accounts, auth_certs, exports, files, instances, logs, objects, org, uploads
 from opencortex.runtime import Runtime
 from opencortex.settings import Settings
 
@@ -38,9 +38,14 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     if runtime is not None:
         app.state.runtime = runtime
     install_fault_handlers(app)
-    # instances last: it claims every first path segment the others do not.
+    # Signed file links first: they carry their own credentials, whatever path they name.
+    app.include_router(files.signed_router)
+    # instances last: it claims every first path segment the others do not. Just before it, file
+    # uploads into instance properties (matching only file bodies: JSON writes fall through).
     builtin_segments: set[str] = set()
-    for module in (org, accounts, auth_certs, objects, instances):
+    for module in (org, accounts, auth_certs, objects, exports, files, uploads, logs, instances):
+        if module is instances:
+            app.include_router(uploads.property_router)
         app.include_router(module.router)
         if module is not instances:
             builtin_segments |= {

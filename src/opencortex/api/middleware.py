@@ -56,7 +56,12 @@ class CortexHeaders:
 
 
 class BodyLimit:
-    """Refuses bodies over ``max_bytes``: at once from Content-Length, or while reading."""
+    """Refuses bodies over ``max_bytes``: from Content-Length, or while reading.
+
+    The check runs when the body is first read, so after routing: a route that takes larger
+    bodies (file uploads) sets ``request.state.body_limit`` to its own limit, or to None when it
+    enforces one itself, before it reads the body. Every other route keeps ``max_bytes``.
+    """
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app = app
@@ -66,22 +71,25 @@ class BodyLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        state = scope.setdefault("state", {})
         declared = dict(scope.get("headers", [])).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await fault_response(self._fault())(scope, receive, send)
-            return
+        declared_bytes = int(declared) if declared is not None and declared.isdigit() else None
         received = 0
 
-        async def counting_receive() -> Message:
+        async def limited_receive() -> Message:
             nonlocal received
+            limit = state.get("body_limit", self.max_bytes)
+            if limit is not None and declared_bytes is not None and declared_bytes > limit:
+                raise self._fault(limit)
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes:
-                    raise self._fault()
+                if limit is not None and received > limit:
+                    raise self._fault(limit)
             return message
 
-        await self.app(scope, counting_receive, send)
+        await self.app(scope, limited_receive, send)
 
-    def _fault(self) -> faults.Fault:
-        return faults.request_too_large(f"The request body is larger than {self.max_bytes} bytes.")
+    @staticmethod
+    def _fault(limit: int) -> faults.Fault:
+        return faults.request_too_large(f"The request body is larger than {limit} bytes.")

@@ -10,8 +10,10 @@ from opencortex import __version__
 from opencortex.cli.admin import account_group, app_group, org_group, token_group
 from opencortex.cli.context import CommandContext
 from opencortex.cli.demo import demo_command
+from opencortex.cli.exports import export_group
 from opencortex.cli.output import emit
 from opencortex.cli.serve import serve_command
+from opencortex.cli.workers import worker_command
 from opencortex.settings import Settings
 
 
@@ -39,5 +41,6 @@ def init_command(context: CommandContext, as_json: bool) -> None:
     emit(as_json, data, [f"Initialised {data['dataDir']} ({data['database']})."])
 
 
-for command in (org_group, account_group, app_group, token_group, serve_command, demo_command):
+for command in (org_group, account_group, app_group, token_group, serve_command, demo_command, worker_command,
+                export_group):
     cli.add_command(command)

@@ -66,8 +66,12 @@ class DocumentPlan:
         type_name: str | None = None,
     ) -> DocumentPlan:
         plan = cls(definition, viewer, selection, grant)
-        properties = _all_properties(definition, type_name)
         ceiling = naming_ceiling(viewer, definition.settings, grant)
+        # A property the viewer can never read is checked exactly like one that does not exist.
+        properties = {
+            name: prop for name, prop in _all_properties(definition, type_name).items()
+            if nameable(viewer, prop, ceiling)
+        }
         names = selection.names_selected()
         for name in names or ():
             if name not in properties and name not in SYSTEM_PROPERTIES:
@@ -83,10 +87,6 @@ class DocumentPlan:
             plan.system = tuple(key for key in SYSTEM_PROPERTIES if key in ("_id", "object") or key in names)
         for name, prop in properties.items():
             named = names is not None and name in names
-            if not _nameable(viewer, prop, ceiling):
-                if named or name in selection.include or selection.expands(name):
-                    raise faults.invalid_argument(f"Unknown property {name!r}.", path=name)
-                continue
             if prop.type_name == "List":
                 continue  # virtual: read through GET /{plural}/{id}/{list}
             if names is not None and not named:
@@ -186,7 +186,9 @@ def naming_ceiling(viewer: Viewer, settings: Mapping[str, Any], grant: int = Acc
     return max(static, as_owner, grant)
 
 
-def _nameable(viewer: Viewer, prop: PropertyDefinition, ceiling: int) -> bool:
+def nameable(viewer: Viewer, prop: PropertyDefinition, ceiling: int) -> bool:
+    """Whether the viewer could read ``prop`` on some instance (``ceiling`` from ``naming_ceiling``,
+    raised by the property's own ``acl``); otherwise naming it anywhere is like naming nothing."""
     if not prop.readable:
         return False
     if viewer.full_access:
@@ -210,7 +212,7 @@ def _plan_property(prop: PropertyDefinition, viewer: Viewer, selection: Selectio
         plan.children = [
             _plan_property(child, viewer, inner, ceiling)
             for name, child in children.items()
-            if _nameable(viewer, child, ceiling)
+            if nameable(viewer, child, ceiling)
             and (names is None or name in names)
             and (not child.optional or (names is not None and name in names) or name in inner.include)
         ]

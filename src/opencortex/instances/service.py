@@ -7,8 +7,8 @@ one ``DocumentPlan``. Every statement is scoped by org and object.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 import sqlalchemy as sa
@@ -16,20 +16,23 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 
 from opencortex import faults
-from opencortex.acl.filters import access_filter
+from opencortex.acl.entries import read_entries
+from opencortex.acl.filters import access_filter, readable_filter
 from opencortex.acl.levels import VISIBLE, Access
 from opencortex.acl.viewer import Viewer
 from opencortex.clock import utcnow
 from opencortex.ids import is_object_id, new_object_id
 from opencortex.instances.paths import body_for_pull, body_for_push, body_for_set
 from opencortex.instances.selection import Selection
-from opencortex.instances.serialise import DocumentPlan, naming_ceiling
+from opencortex.instances.serialise import DocumentPlan, nameable, naming_ceiling
 from opencortex.model.definitions import ObjectDefinition, build_query_schema
 from opencortex.model.objects import find_object
+from opencortex.model.properties import PropertyDefinition
 from opencortex.model.validation import validate_create, validate_update
+from opencortex.query.ast import And, ElemMatch, Node, Not, Or
 from opencortex.query.compile import compile_sort, compile_where
 from opencortex.query.parse import parse_sort, parse_where
-from opencortex.query.schema import QuerySchema
+from opencortex.query.schema import QueryableProperty, QuerySchema
 from opencortex.store.tables import documents
 
 DEFAULT_LIMIT = 100
@@ -68,11 +71,37 @@ class Instances:
         for path, prop in list(schema.properties.items()):
             if prop.column is not None:
                 continue
-            definition = self.definition.find_property(path)
-            needed = int(definition.option("readAccess") or Access.READ) if definition else Access.SCRIPT
-            if definition is None or not definition.readable or (not self.viewer.full_access and ceiling < needed):
-                schema.properties[path] = type(prop)(**{**prop.__dict__, "readable": False})
+            definitions = self._definitions_of(path)
+            if not definitions or not all(nameable(self.viewer, found, ceiling) for found in definitions):
+                schema.properties[path] = replace(prop, readable=False)
         return schema
+
+    def condition(self, where: Node | None, sort_keys: Sequence[tuple[QueryableProperty, int]] = ()) -> Any:
+        """Which instances a list (or scan, or count) covers: the visible ones, matching
+        ``where``, and only those where the viewer can read every property that ``where`` and
+        ``sort`` name, so that no query can match or order on values a read would hide."""
+        named = set(_named_paths(where)) | {prop.path for prop, _ in sort_keys if prop.column is None}
+        return sa.and_(
+            access_filter(self.viewer, self.definition.settings, self.dialect, VISIBLE),
+            *(self._readable_condition(path) for path in sorted(named)),
+            compile_where(where, self.dialect),
+        )
+
+    def _readable_condition(self, path: str) -> Any:
+        """The instances on which the viewer can read ``path``, each part of it."""
+        parts = path.split(".")
+        return sa.and_(sa.true(), *(
+            readable_filter(self.viewer, self.definition.settings, self.dialect,
+                            int(prop.option("readAccess") or Access.READ), read_entries(prop.option("acl")))
+            for count in range(1, len(parts) + 1)
+            for prop in self._definitions_of(".".join(parts[:count]))
+        ))
+
+    def _definitions_of(self, path: str) -> tuple[PropertyDefinition, ...]:
+        """The property at ``path`` in the base definition and in each object type that has it."""
+        found = [self.definition.find_property(path)]
+        found += [self.definition.find_property(path, name) for name in self.definition.object_types]
+        return tuple({id(prop): prop for prop in found if prop is not None}.values())
 
     def select(self, query: ListQuery) -> sa.Select[Any]:
         """The SQL of a list query: org, object, ACL filter, where, order, keyset and skip."""
@@ -81,10 +110,7 @@ class Instances:
         sort_keys = parse_sort(query.sort, schema)
         if (query.starting_after or query.ending_before) and (where is not None or sort_keys):
             raise faults.query_invalid("startingAfter/endingBefore is incompatible with where/sort.")
-        statement = self._base().where(
-            access_filter(self.viewer, self.definition.settings, self.dialect, VISIBLE),
-            compile_where(where, self.dialect),
-        )
+        statement = self._base().where(self.condition(where, sort_keys))
         if query.starting_after:
             statement = statement.where(documents.c.id < query.starting_after)
         if query.ending_before:
@@ -107,6 +133,31 @@ class Instances:
         if query.ending_before:
             rows.reverse()
         return plan.serialise_rows(rows, self.load_expanded), has_more
+
+    def scan(self, where: str | dict[str, Any] | None, batch_size: int = 1000) -> Iterator[list[dict[str, Any]]]:
+        """Every visible instance matching ``where``, oldest first, in keyset-paged batches of rows.
+
+        For exports: no OFFSET, no limit, one query per batch whatever the size of the set.
+        """
+        condition = self.condition(parse_where(where, self.query_schema()))
+        last: str | None = None
+        while True:
+            statement = self._base().where(condition)
+            if last is not None:
+                statement = statement.where(documents.c.id > last)
+            rows = [dict(row) for row in
+                    self.connection.execute(statement.order_by(documents.c.id.asc()).limit(batch_size)).mappings()]
+            if not rows:
+                return
+            yield rows
+            last = rows[-1]["id"]
+
+    def count(self, where: str | dict[str, Any] | None) -> int:
+        condition = self.condition(parse_where(where, self.query_schema()))
+        statement = sa.select(sa.func.count()).select_from(documents).where(
+            documents.c.org_id == self.org_id, documents.c.object == self.definition.name, condition
+        )
+        return int(self.connection.execute(statement).scalar_one())
 
     def get(self, instance_id: str, selection: Selection = Selection()) -> dict[str, Any]:
         row = self.get_row(instance_id)
@@ -161,10 +212,10 @@ class Instances:
         # What the creator may write comes from the object's ACL alone: the new instance's own
         # acl must not let a creator grant itself more than the object allows.
         access = self.viewer.instance_access(self.definition.settings, owner, [])
-        self._check_writes(set(given) - {"type"}, access, owner)
+        self._check_writes(given, access, owner, type_name)
         stored = validate_create(self.definition, dict(given), env={"ac.principal": owner})
-        if instance_acl and access < Access.SHARE:
-            raise faults.instance_access_denied("Sharing an instance (acl) needs Share access.", path="acl")
+        if instance_acl:
+            _check_sharing(access, [], instance_acl)
         now = utcnow()
         row = {
             "org_id": self.org_id,
@@ -181,7 +232,7 @@ class Instances:
             "body": stored,
         }
         self._write(documents.insert().values(**row))
-        return self.get(row["id"])
+        return self.get(str(row["id"]))
 
     def update(self, instance_id: str, body: Any) -> dict[str, Any]:
         row = self.get_row(instance_id)
@@ -190,13 +241,12 @@ class Instances:
         given = dict(body)
         instance_acl = _pop_acl(given) if "acl" in given else None
         access = self.viewer.instance_access(self.definition.settings, row["owner"], row["acl"])
-        self._check_writes(set(given) - {"type"}, access, row["owner"])
+        self._check_writes(given, access, row["owner"], row["type"])
         stored = validate_update(self.definition, row["body"], given, type_name=row["type"])
         values: dict[str, Any] = {"body": stored, "updated": utcnow(), "sequence": row["sequence"] + 1,
                                   "updater": None if self.viewer.anonymous else self.viewer.account_id}
         if instance_acl is not None:
-            if access < Access.SHARE:
-                raise faults.instance_access_denied("Sharing an instance (acl) needs Share access.", path="acl")
+            _check_sharing(access, row["acl"], instance_acl)
             values["acl"] = instance_acl
         self._write(documents.update().where(*self._key(instance_id),
                                              documents.c.sequence == row["sequence"]).values(**values),
@@ -209,6 +259,7 @@ class Instances:
 
     def set_path(self, instance_id: str, parts: list[str], value: Any) -> dict[str, Any]:
         row = self.get_row(instance_id)
+        self._check_row_writes(row, parts)  # before the stored value is looked at
         return self.update(instance_id, body_for_set(row["body"], parts, value))
 
     def push(self, instance_id: str, name: str, value: Any) -> dict[str, Any]:
@@ -222,6 +273,7 @@ class Instances:
     def pull(self, instance_id: str, name: str, value: str) -> bool:
         self._array_property(name, "canPull")
         row = self.get_row(instance_id)
+        self._check_row_writes(row, [name])  # whether the value is there must not show otherwise
         body, removed = body_for_pull(row["body"], name, value)
         if removed:
             self.update(instance_id, body)
@@ -235,8 +287,7 @@ class Instances:
         if not prop.removable:
             raise faults.property_update_denied("This property is not removable.", path=name)
         row = self.get_row(instance_id)
-        access = self.viewer.instance_access(self.definition.settings, row["owner"], row["acl"])
-        self._check_writes({name}, access, row["owner"])
+        self._check_row_writes(row, [name])
         if name not in row["body"]:
             return False
         body = {key: value for key, value in row["body"].items() if key != name}
@@ -270,15 +321,40 @@ class Instances:
         return (documents.c.org_id == self.org_id, documents.c.object == self.definition.name,
                 documents.c.id == instance_id)
 
-    def _check_writes(self, names: Any, access: int, owner: str | None) -> None:
-        """Writing a property above the caller's level is refused, naming the property."""
-        denied = []
-        for name in sorted(names):
-            prop = self.definition.find_property(name)
-            if prop is not None and not self.viewer.can_write_property(prop, access, owner):
-                denied.append(faults.property_update_denied(path=name))
+    def _check_row_writes(self, row: Mapping[str, Any], path: Sequence[str]) -> None:
+        """Refuses a write to the top-level property of ``path`` in this stored instance."""
+        access = self.viewer.instance_access(self.definition.settings, row["owner"], row["acl"])
+        self._check_writes({path[0]: None}, access, row["owner"], row["type"])
+
+    def _check_writes(self, given: Mapping[str, Any], access: int, owner: str | None, type_name: Any) -> None:
+        """Writing a property above the caller's level is refused, naming the property; so is
+        writing a Document's sub-property above it (``c_doc.c_sub``)."""
+        if isinstance(type_name, str) and type_name in self.definition.object_types:
+            properties = self.definition.properties_for(type_name)
+        else:  # no type (yet): every type's properties, so that none escapes its writeAccess
+            properties = dict(self.definition.properties)
+            for object_type in self.definition.object_types.values():
+                for name, prop in object_type.properties.items():
+                    properties.setdefault(name, prop)
+        denied = sorted(set(self._denied_writes(properties, given, access, owner, "")))
         if denied:
-            raise faults.validation_failed(faults=denied) if len(denied) > 1 else denied[0]
+            faults_found = [faults.property_update_denied(path=path) for path in denied]
+            raise faults.validation_failed(faults=faults_found) if len(denied) > 1 else faults_found[0]
+
+    def _denied_writes(self, properties: Mapping[str, PropertyDefinition], given: Mapping[str, Any], access: int,
+                       owner: str | None, prefix: str) -> Iterator[str]:
+        for name, value in given.items():
+            prop = properties.get(name)
+            if prop is None or name == "_id":
+                continue
+            if not self.viewer.can_write_property(prop, access, owner):
+                yield prefix + name
+                continue
+            children = getattr(prop, "properties", None)
+            if prop.type_name == "Document" and children:
+                for element in value if isinstance(value, list) else [value]:
+                    if isinstance(element, Mapping):
+                        yield from self._denied_writes(children, element, access, owner, f"{prefix}{name}.")
 
     def _write(self, statement: Any, expect_one: bool = False) -> None:
         try:
@@ -288,6 +364,39 @@ class Instances:
             raise faults.already_exists("A unique property already has this value.") from None
         if expect_one and result.rowcount != 1:
             raise faults.sequence_conflict()
+
+
+def _named_paths(node: Node | None) -> Iterator[str]:
+    """The property paths a ``where`` names, at any depth."""
+    if node is None:
+        return
+    if isinstance(node, (And, Or)):
+        for child in node.children:
+            yield from _named_paths(child)
+        return
+    if isinstance(node, Not):
+        yield from _named_paths(node.child)
+        return
+    if node.field.column is None:
+        yield node.field.path
+    if isinstance(node, ElemMatch):
+        yield from _named_paths(node.condition)
+
+
+def _check_sharing(access: int, stored: Any, given: list[dict[str, Any]]) -> None:
+    """Sharing needs Share access, and reaches only up to the sharer's own access: an entry
+    above it can be neither added, nor changed, nor removed (no granting oneself more)."""
+    if access < Access.SHARE:
+        raise faults.instance_access_denied("Sharing an instance (acl) needs Share access.", path="acl")
+
+    def above(entries: Any) -> list[tuple[int, str, int]]:
+        return sorted((entry.type, entry.target or "", entry.allow) for entry in read_entries(entries)
+                      if entry.allow > access)
+
+    if above(stored) != above(given):
+        level = Access(access).name.title()
+        raise faults.instance_access_denied(f"An acl entry can grant at most the sharer's own access ({level}).",
+                                            path="acl")
 
 
 def _pop_acl(body: Any) -> list[dict[str, Any]]:

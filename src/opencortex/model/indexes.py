@@ -14,8 +14,14 @@ import re
 from sqlalchemy import Connection
 
 from opencortex.ids import is_object_id
-from opencortex.model.definitions import ObjectDefinition
+from opencortex.model.definitions import ObjectDefinition, build_query_schema
 from opencortex.model.properties import DocumentProperty, PropertyDefinition
+from opencortex.query.indexes import index_expression
+from opencortex.query.schema import QueryableProperty
+
+# What an index is built from: whether it is unique, and the path as the query compiler sees it
+# (so the index is built on exactly the expression the compiled queries use).
+IndexSpec = tuple[bool, QueryableProperty | None]
 
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9_]+$")
 
@@ -39,7 +45,7 @@ def index_name(org_id: str, object_name: str, path: str) -> str:
     return f"ix_doc_{digest[:20]}"
 
 
-def indexed_paths(definition: ObjectDefinition) -> dict[str, bool]:
+def indexed_paths(definition: ObjectDefinition) -> dict[str, IndexSpec]:
     """Every body path that gets an index, mapped to whether the index is unique.
 
     Paths inside document arrays get none (an expression index cannot reach into an array), and
@@ -52,7 +58,8 @@ def indexed_paths(definition: ObjectDefinition) -> dict[str, bool]:
     ]
     for group in groups:
         _collect(group, "", paths)
-    return paths
+    schema = build_query_schema(definition)
+    return {path: (unique, schema.get(path)) for path, unique in paths.items()}
 
 
 def _collect(properties: object, prefix: str, paths: dict[str, bool]) -> None:
@@ -65,13 +72,24 @@ def _collect(properties: object, prefix: str, paths: dict[str, bool]) -> None:
             _collect(prop.properties.values(), path + ".", paths)
 
 
-def create_index(connection: Connection, org_id: str, object_name: str, path: str, unique: bool) -> str:
+def create_index(connection: Connection, org_id: str, object_name: str, path: str, unique: bool,
+                 prop: QueryableProperty | None = None) -> str:
     dialect = connection.dialect.name
-    expression = index_sql(dialect, path)
+    compiled = index_expression(prop, dialect) if prop is not None else None
+    expression = compiled or index_sql(dialect, path)
+    if prop is not None and prop.array and dialect == "postgresql" and not unique:
+        # Arrays get an inverted index: the compiler matches their elements with ``@>``.
+        name = index_name(org_id, object_name, path)
+        where = f"org_id = {_literal(org_id, True)} AND object = {_literal(object_name, False)}"
+        connection.exec_driver_sql(
+            f"CREATE INDEX IF NOT EXISTS {name} ON documents USING gin ({expression} jsonb_path_ops) WHERE {where}"
+        )
+        return name
     where = f"org_id = {_literal(org_id, True)} AND object = {_literal(object_name, False)}"
-    if unique and dialect == "postgresql":
+    if unique and dialect == "postgresql" and compiled is None:
         # jsonb null is a value to PostgreSQL; without this, two instances holding null would
-        # clash (SQLite's json_extract already turns JSON null into SQL NULL, which never clashes).
+        # clash. (The compiler's expressions already turn JSON null into SQL NULL, as SQLite's
+        # json_extract does, and SQL NULLs never clash.)
         where += f" AND jsonb_typeof({expression}) <> 'null'"
     name = index_name(org_id, object_name, path)
     kind = "UNIQUE INDEX" if unique else "INDEX"
@@ -86,15 +104,16 @@ def drop_index(connection: Connection, org_id: str, object_name: str, path: str)
 
 
 def sync_indexes(
-    connection: Connection, org_id: str, object_name: str, before: dict[str, bool], after: dict[str, bool]
+    connection: Connection, org_id: str, object_name: str, before: dict[str, IndexSpec],
+    after: dict[str, IndexSpec],
 ) -> None:
-    """Drop the indexes no longer wanted (or whose uniqueness changed), then create new ones."""
-    for path, unique in before.items():
-        if after.get(path) != unique:
+    """Drop the indexes no longer wanted (or whose form changed), then create new ones."""
+    for path, spec in before.items():
+        if after.get(path) != spec:
             drop_index(connection, org_id, object_name, path)
-    for path, unique in after.items():
-        if before.get(path) != unique:
-            create_index(connection, org_id, object_name, path, unique)
+    for path, (unique, prop) in after.items():
+        if before.get(path) != (unique, prop):
+            create_index(connection, org_id, object_name, path, unique, prop)
 
 
 def _literal(value: str, is_id: bool) -> str:

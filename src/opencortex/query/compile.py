@@ -25,6 +25,7 @@ Sort properties are single values of their declared type (``parse_sort`` checks)
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from functools import partial
 from typing import Any
 
 import sqlalchemy as sa
@@ -55,6 +56,9 @@ from opencortex.store.tables import documents
 
 Condition = ColumnElement[bool]
 Predicate = Callable[[Location], Condition]
+
+# Above this many $in values, one IN over the elements beats an OR of containments.
+MAX_CONTAINMENT_VALUES = 32
 
 _OPERATORS: dict[str, Callable[[Any, Any], Condition]] = {
     "$eq": lambda left, right: left == right,
@@ -91,7 +95,9 @@ def sort_expression(prop: QueryableProperty, dialect: str) -> ColumnElement[Any]
     value_type = "ObjectId" if prop.type == "Reference" else prop.type
     if prop.column is not None:
         column = documents.c[prop.column]
-        return sa.collate(column, "C") if isinstance(json, PostgresJson) and value_type == "String" else column
+        return (
+            sa.collate(column, "C") if isinstance(json, PostgresJson) and value_type == "String" else column
+        )
     location = json.child(json.root(), tuple(prop.path.split(".")))
     return json.sort_expression(location, value_type)
 
@@ -118,23 +124,21 @@ class _WhereCompiler:
             return sa.not_(sa.func.coalesce(self.condition(node.child, root), sa.false()))
         if node.field.column is not None:
             return self.column_condition(node)
+        predicate: Predicate
         if isinstance(node, ElemMatch):
             inner = node.condition
-
-            def predicate(element: Location) -> Condition:
-                return self.condition(inner, element)  # each element is the root of the inner condition
+            predicate = partial(self.condition, inner)  # each element is the root of the inner condition
         else:
-
-            def predicate(location: Location) -> Condition:
-                return self.leaf(node, location)
-
+            predicate = partial(self.leaf, node)
         through_last = not isinstance(node, Exists | Size)  # these two look at the array itself
         contained = self.postgres_containment(node, root) if through_last else None
         if contained is not None:
             return contained
         return self.any_of(root, node.field.steps, predicate, through_last)
 
-    def any_of(self, location: Location, steps: tuple[Step, ...], predicate: Predicate, through_last: bool) -> Condition:
+    def any_of(
+        self, location: Location, steps: tuple[Step, ...], predicate: Predicate, through_last: bool
+    ) -> Condition:
         """``predicate`` holds at some value reached by ``steps``: through arrays, any element will do."""
         for index, step in enumerate(steps):
             location = self.json.child(location, (step.key,))
@@ -148,7 +152,9 @@ class _WhereCompiler:
             if step.traversal is Traversal.ARRAY:
                 return through_elements
             # LENIENT: a value that is neither an array nor null counts as its own single element.
-            itself = sa.and_(self.json.is_scalar_or_object(location), self.any_of(location, rest, predicate, through_last))
+            itself = sa.and_(
+                self.json.is_scalar_or_object(location), self.any_of(location, rest, predicate, through_last)
+            )
             return sa.or_(through_elements, itself)
         return predicate(location)
 
@@ -168,7 +174,7 @@ class _WhereCompiler:
         )
         if not top_level_array or (isinstance(node, Compare) and node.op != "$eq"):
             return None
-        if isinstance(node, In) and node.patterns:
+        if isinstance(node, In) and (node.patterns or len(node.values) > MAX_CONTAINMENT_VALUES):
             return None
         values = [node.value] if isinstance(node, Compare) else list(node.values)
         location = self.json.child(root, tuple(step.key for step in steps))
@@ -178,13 +184,17 @@ class _WhereCompiler:
         """A condition on a system property, which is a column (indexed, never an array)."""
         assert not isinstance(node, And | Or | Not) and node.field.column is not None
         column = documents.c[node.field.column]
-        value = sa.collate(column, "C") if isinstance(self.json, PostgresJson) and node.field.type == "String" else column
+        value = (
+            sa.collate(column, "C")
+            if isinstance(self.json, PostgresJson) and node.field.type == "String"
+            else column
+        )
         if isinstance(node, Exists):
             return column.isnot(None)
         if isinstance(node, Compare):
             return _OPERATORS[node.op](value, _column_param(node.field, node.value))
         if isinstance(node, In):
-            options = [value.in_([_column_param(node.field, item) for item in node.values])]
+            options: list[Condition] = [value.in_([_column_param(node.field, item) for item in node.values])]
             options += [self.json.regex(value, pattern) for pattern in node.patterns]
             return sa.or_(sa.false(), *options)
         if isinstance(node, Regex):
@@ -231,7 +241,9 @@ class _WhereCompiler:
             params = [json.boolean_param(bool(value)) for value in node.values]
             options.append(sa.and_(json.is_kind(location, "boolean"), json.boolean(location).in_(params)))
         for pattern in node.patterns:
-            options.append(sa.and_(json.is_kind(location, "string"), json.regex(json.text(location), pattern)))
+            options.append(
+                sa.and_(json.is_kind(location, "string"), json.regex(json.text(location), pattern))
+            )
         return sa.or_(sa.false(), *options)
 
     def within(self, location: Location, node: Within) -> Condition:

@@ -56,18 +56,30 @@ def _key_literal(key: Key) -> str:
 
 
 def sqlite_path(keys: tuple[Key, ...]) -> str:
-    return "$" + "".join(f"[{key}]" if isinstance(key, int) else "." + _key_literal(key)[1:-1] for key in keys)
+    return "$" + "".join(
+        f"[{key}]" if isinstance(key, int) else "." + _key_literal(key)[1:-1] for key in keys
+    )
 
 
 def _literal(text: str) -> ColumnElement[Any]:
     return sa.literal_column(text)
 
 
+def _texts(*names: str) -> list[ColumnElement[Any]]:
+    """SQL string literals for JSON type names (constants, so the plan does not depend on them)."""
+    return [sa.literal_column(f"'{name}'") for name in names]
+
+
 class SqliteJson:
     """SQLite's JSON1: ``json_extract``, ``json_type``, ``json_each``."""
 
     name = "sqlite"
-    _KINDS = {"string": ("text",), "number": ("integer", "real"), "boolean": ("true", "false"), "array": ("array",)}
+    _KINDS = {
+        "string": ("text",),
+        "number": ("integer", "real"),
+        "boolean": ("true", "false"),
+        "array": ("array",),
+    }
 
     def root(self) -> Location:
         return Location(documents.c.body)
@@ -76,7 +88,7 @@ class SqliteJson:
         if location.element is not None and not location.keys:
             # An element's value is JSON text only when it is an object or array (else a bare SQL value).
             element = location.element
-            container = sa.case((element.c.type.in_(["object", "array"]), element.c.value))
+            container = sa.case((element.c.type.in_(_texts("object", "array")), element.c.value))
             return Location(container, keys)
         return Location(location.base, location.keys + keys)
 
@@ -94,14 +106,14 @@ class SqliteJson:
     def is_kind(self, location: Location, kind: Kind) -> ColumnElement[bool]:
         kinds = self._KINDS[kind]
         json_type = self._json_type(location)
-        return json_type == _literal(f"'{kinds[0]}'") if len(kinds) == 1 else json_type.in_(kinds)
+        return json_type == _literal(f"'{kinds[0]}'") if len(kinds) == 1 else json_type.in_(_texts(*kinds))
 
     def present(self, location: Location) -> ColumnElement[bool]:
         return self._json_type(location) != _literal("'null'")
 
     def is_scalar_or_object(self, location: Location) -> ColumnElement[bool]:
         """Present, and neither null nor an array (NULL, so false, when missing)."""
-        return self._json_type(location).notin_([_literal("'null'"), _literal("'array'")])
+        return self._json_type(location).notin_(_texts("null", "array"))
 
     def text(self, location: Location) -> ColumnElement[Any]:
         return self.value(location)
@@ -124,14 +136,18 @@ class SqliteJson:
 
     def array_length(self, location: Location) -> ColumnElement[Any]:
         json_type = self._json_type(location)
-        length = sa.func.json_array_length(self._container(location), _literal(f"'{sqlite_path(location.keys)}'"))
+        length = sa.func.json_array_length(
+            self._container(location), _literal(f"'{sqlite_path(location.keys)}'")
+        )
         return sa.case((json_type == _literal("'array'"), length))
 
     def elements(self, location: Location) -> tuple[FromClause, Location, ColumnElement[bool]]:
         """The elements of the array at ``location``: a table, one element, and an "is an array" guard."""
-        table = sa.func.json_each(
-            self._container(location), _literal(f"'{sqlite_path(location.keys)}'")
-        ).table_valued("value", "type").alias()
+        table = (
+            sa.func.json_each(self._container(location), _literal(f"'{sqlite_path(location.keys)}'"))
+            .table_valued("value", "type")
+            .alias()
+        )
         return table, Location(table.c.value, element=table), self.is_kind(location, "array")
 
     def coordinate(self, location: Location, index: int) -> ColumnElement[Any]:
@@ -176,7 +192,7 @@ class PostgresJson:
 
     def is_scalar_or_object(self, location: Location) -> ColumnElement[bool]:
         """Present, and neither null nor an array (NULL, so false, when missing)."""
-        return self._json_type(location).notin_([_literal("'null'"), _literal("'array'")])
+        return self._json_type(location).notin_(_texts("null", "array"))
 
     def text(self, location: Location) -> ColumnElement[Any]:
         if location.keys:

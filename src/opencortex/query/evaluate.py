@@ -110,7 +110,9 @@ def _leaf(node: Node, value: Any) -> bool:
     if isinstance(node, Size):
         return isinstance(value, list) and len(value) == node.size
     if isinstance(node, Within):
-        return _is_point(value) and point_within(value["coordinates"][0], value["coordinates"][1], node.circle)
+        return _is_point(value) and point_within(
+            value["coordinates"][0], value["coordinates"][1], node.circle
+        )
     raise TypeError(f"not a leaf condition: {node!r}")
 
 
@@ -158,7 +160,9 @@ def _is_point(value: Any) -> bool:
     if not isinstance(value, dict) or value.get("type") != "Point":
         return False
     coordinates = value.get("coordinates")
-    return isinstance(coordinates, list) and len(coordinates) >= 2 and all(is_number(c) for c in coordinates[:2])
+    return (
+        isinstance(coordinates, list) and len(coordinates) >= 2 and all(is_number(c) for c in coordinates[:2])
+    )
 
 
 @lru_cache(maxsize=256)
@@ -173,8 +177,8 @@ def _search(pattern: str, value: str) -> bool:
 def _sort_value(prop: QueryableProperty, instance: dict[str, Any]) -> Any:
     """The value sorted on; None for missing and null alike."""
     if prop.column is not None:
-        value = instance.get(prop.path)
-        return _as_datetime(value) if prop.type == "Date" and value is not None else value
+        stored = instance.get(prop.path)
+        return _as_datetime(stored) if prop.type == "Date" and stored is not None else stored
     value: Any = instance
     for key in prop.path.split("."):
         value = _get(value, key)

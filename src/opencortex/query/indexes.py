@@ -4,16 +4,15 @@ A database uses an expression index only when the query holds the very same expr
 these strings are produced by compiling the expressions that ``compile.py`` emits (one
 source of truth), with the table name removed:
 
-======================  =========================================================  ==========
-property                PostgreSQL                                                 SQLite
-======================  =========================================================  ==========
-String, Date, ObjectId,  ``((body -> 'c_a' ->> 'c_b') COLLATE "C")``                ``json_extract(body, '$.c_a.c_b')``
-Boolean
-Number                  ``(NULLIF(body -> 'c_a' -> 'c_b', 'null'::jsonb))``         same form
-top-level array         ``(body -> 'c_tags')`` with ``USING gin (... jsonb_path_ops)``  none
-inside an array         none (no single value per row)                             none
-system property         its column                                                 its column
-======================  =========================================================  ==========
+- String, Date, ObjectId, Boolean: ``((body -> 'c_a' ->> 'c_b') COLLATE "C")`` on PostgreSQL,
+  ``json_extract(body, '$.c_a.c_b')`` on SQLite;
+- Number: ``(NULLIF(body -> 'c_a' -> 'c_b', 'null'::jsonb))`` on PostgreSQL, the same
+  ``json_extract`` on SQLite;
+- a top-level array: ``(body -> 'c_tags')`` in a ``USING gin (... jsonb_path_ops)`` index on
+  PostgreSQL (for ``$eq``/``$in``, compiled as ``@>``); nothing on SQLite;
+- a path inside a document array: nothing (a row has no single value for it);
+- a system property: its column (index it with a plain column index; only ``id`` and ``owner``
+  have one today).
 
 For sorting and keyset paging, build the B-tree as ``(<expression> NULLS FIRST, id)`` on
 PostgreSQL (``compile_sort`` orders ascending NULLS FIRST; a backward scan serves descending)
@@ -53,7 +52,9 @@ def index_expression(prop: QueryableProperty, dialect: str) -> str | None:
     return f"({expression})" if dialect == "postgresql" else expression
 
 
-def index_sql(name: str, prop: QueryableProperty, dialect: str, *, org_id: str, object_name: str) -> str | None:
+def index_sql(
+    name: str, prop: QueryableProperty, dialect: str, *, org_id: str, object_name: str
+) -> str | None:
     """``CREATE INDEX`` for ``prop`` of one org's object, or None when no index can serve it."""
     expression = index_expression(prop, dialect)
     if expression is None or prop.column is not None:
@@ -62,7 +63,9 @@ def index_sql(name: str, prop: QueryableProperty, dialect: str, *, org_id: str, 
         raise ValueError("unsafe index name, org id or object name")
     where = f"WHERE org_id = '{org_id}' AND object = '{object_name}'"
     if prop.array:
-        return f"CREATE INDEX IF NOT EXISTS {name} ON documents USING gin ({expression} jsonb_path_ops) {where}"
+        return (
+            f"CREATE INDEX IF NOT EXISTS {name} ON documents USING gin ({expression} jsonb_path_ops) {where}"
+        )
     nulls = " NULLS FIRST" if dialect == "postgresql" else ""
     return f"CREATE INDEX IF NOT EXISTS {name} ON documents ({expression}{nulls}, id) {where}"
 

@@ -77,7 +77,11 @@ def parse_sort(
     """The sort keys in order: (property, 1 for ascending or -1 for descending)."""
     if isinstance(sort, str):
         text = sort.strip()
-        sort = load_json_argument(text, "sort", limits) if text.startswith("{") else ({text: 1} if text else None)
+        sort = (
+            load_json_argument(text, "sort", limits)
+            if text.startswith("{")
+            else ({text: 1} if text else None)
+        )
     if sort is None:
         return []
     if not isinstance(sort, dict):
@@ -88,7 +92,9 @@ def parse_sort(
     for name, direction in sort.items():
         prop = resolve_property(schema, name, max_length=limits.max_path_length, purpose="Sorting")
         if is_under_array(schema, prop) or prop.type not in SORTABLE_TYPES:
-            raise faults.query_invalid(f"{name} cannot be sorted: it is an array or not a primitive.", path=name)
+            raise faults.query_invalid(
+                f"{name} cannot be sorted: it is an array or not a primitive.", path=name
+            )
         if isinstance(direction, bool) or direction not in (1, -1) or isinstance(direction, float):
             raise faults.query_invalid(f"The sort direction of {name} must be 1 or -1.", path=name)
         keys.append((prop, int(direction)))
@@ -150,7 +156,9 @@ class _WhereParser:
         prop = resolve_property(self.schema, name, max_length=self.limits.max_path_length, purpose="Matches")
         field = field_for(self.schema, prop, relative_to=prefix.count("."))
         if isinstance(value, list):
-            raise faults.query_exact_matching(f"{prop.path} cannot be matched against an array.", path=prop.path)
+            raise faults.query_exact_matching(
+                f"{prop.path} cannot be matched against an array.", path=prop.path
+            )
         if not isinstance(value, dict):
             return self.equality(field, value)
         return self.operators(field, prop, value, depth=depth, is_array=prop.array)
@@ -163,11 +171,17 @@ class _WhereParser:
         keys = list(document)
         if not keys or not all(isinstance(key, str) and key.startswith("$") for key in keys):
             if any(isinstance(key, str) and key.startswith("$") for key in keys):
-                raise faults.query_invalid(f"Operators and values cannot be mixed for {field.path}.", path=field.path)
-            raise faults.query_exact_matching(f"{field.path} cannot be matched against a document.", path=field.path)
+                raise faults.query_invalid(
+                    f"Operators and values cannot be mixed for {field.path}.", path=field.path
+                )
+            raise faults.query_exact_matching(
+                f"{field.path} cannot be matched against a document.", path=field.path
+            )
         if len(keys) > self.limits.max_keys:
             raise faults.query_invalid(f"An object in the query has more than {self.limits.max_keys} keys.")
-        nodes = [self.operator(field, prop, key, document[key], depth=depth, is_array=is_array) for key in keys]
+        nodes = [
+            self.operator(field, prop, key, document[key], depth=depth, is_array=is_array) for key in keys
+        ]
         return nodes[0] if len(nodes) == 1 else And(tuple(nodes))
 
     def operator(
@@ -177,7 +191,9 @@ class _WhereParser:
         if op in RESTRICTED_OPERATORS and not ({"*", op} & self.allowed_restricted):
             raise faults.query_invalid(f"Invalid operator {op}.", path=path)
         if op in _ARRAY_ONLY and not is_array:
-            raise faults.query_invalid(f"{op} can only be used on array properties; {path} is not one.", path=path)
+            raise faults.query_invalid(
+                f"{op} can only be used on array properties; {path} is not one.", path=path
+            )
         if op == "$eq":
             return self.equality(field, value)
         if op == "$ne":
@@ -251,13 +267,16 @@ class _WhereParser:
         if not value:
             return Or(())  # as in MongoDB, $all: [] matches nothing
         if all(isinstance(item, dict) and list(item) == ["$elemMatch"] for item in value):
-            return And(tuple(
-                self.leaf(ElemMatch(field, self.element_condition(prop, item["$elemMatch"], depth=depth)))
-                for item in value
-            ))
+            return And(
+                tuple(
+                    self.leaf(ElemMatch(field, self.element_condition(prop, item["$elemMatch"], depth=depth)))
+                    for item in value
+                )
+            )
         if any(isinstance(item, dict | list) or item is None for item in value):
             raise faults.query_invalid(
-                "$all expects an array of values, or an array of {$elemMatch} objects (not mixed).", path=field.path
+                "$all expects an array of values, or an array of {$elemMatch} objects (not mixed).",
+                path=field.path,
             )
         return And(tuple(self.equality(field, item) for item in value))
 
@@ -279,7 +298,9 @@ class _WhereParser:
 
     def scalar(self, field: Field, value: Any, op: str) -> Scalar:
         if value is None or isinstance(value, dict | list):
-            raise faults.query_invalid(f"{op} expects a {field.type} value for {field.path}.", path=field.path)
+            raise faults.query_invalid(
+                f"{op} expects a {field.type} value for {field.path}.", path=field.path
+            )
         if isinstance(value, int) and not isinstance(value, bool) and not -_INT64 <= value < _INT64:
             raise faults.query_invalid(f"Numbers must fit in 64 bits ({field.path}).", path=field.path)
         return coerce(value, field.type, field.path)
@@ -320,7 +341,9 @@ def _circle(value: Any, path: str) -> Circle:
         or not -180 <= center[0] <= 180
         or not -90 <= center[1] <= 90
     ):
-        raise faults.query_invalid("$center must be an array of 2 elements with valid lng and lat values.", path=path)
+        raise faults.query_invalid(
+            "$center must be an array of 2 elements with valid lng and lat values.", path=path
+        )
     if not is_number(radius) or radius < 0:
         raise faults.query_invalid("$radius must be a number of kilometres, at least 0.", path=path)
     return Circle(lng=float(center[0]), lat=float(center[1]), radius_km=float(radius))

@@ -24,9 +24,11 @@ class Database:
 
     @contextmanager
     def begin(self) -> Iterator[Connection]:
-        """A connection inside one transaction: committed on success, rolled back on error."""
-        with self.engine.begin() as connection:
-            yield connection
+        """A connection inside one write transaction: committed on success, rolled back on error."""
+        with self.engine.connect() as connection:
+            _mark_writer(connection)
+            with connection.begin():
+                yield connection
 
     @contextmanager
     def begin_keeping_faults(self) -> Iterator[Connection]:
@@ -37,6 +39,7 @@ class Database:
         request itself fails.
         """
         with self.engine.connect() as connection:
+            _mark_writer(connection)
             transaction = connection.begin()
             try:
                 yield connection
@@ -57,7 +60,7 @@ class Database:
         """Apply every Alembic migration that has not run yet."""
         config = Config()
         config.set_main_option("script_location", str(MIGRATIONS))
-        with self.engine.begin() as connection:
+        with self.begin() as connection:
             config.attributes["connection"] = connection
             command.upgrade(config, "head")
 
@@ -72,11 +75,20 @@ def _create_engine(url: str) -> Engine:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
-        # pysqlite's own transaction handling defers BEGIN; take control so that
-        # engine.begin() really starts a write-capable transaction at once.
-        event.listen(engine, "begin", lambda connection: connection.exec_driver_sql("BEGIN IMMEDIATE"))
+        # We issue BEGIN ourselves: IMMEDIATE for writers (``Database.begin``), so that a write
+        # transaction holds the write lock from its first statement and never fails to upgrade;
+        # DEFERRED for readers, which in WAL mode never block writers or each other.
+        event.listen(engine, "begin", _sqlite_begin)
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+
+
+def _mark_writer(connection: Connection) -> None:
+    connection.info["sqlite_begin"] = "BEGIN IMMEDIATE"
+
+
+def _sqlite_begin(connection: Connection) -> None:
+    connection.exec_driver_sql(connection.info.pop("sqlite_begin", "BEGIN"))
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -145,3 +145,118 @@ documents = Table(
     Column("body", DOCUMENT_JSON, nullable=False),
     Index("ix_documents_owner", "org_id", "object", "owner"),
 )
+
+# Export jobs. The record is the job: its state is what the API shows, and the lease columns
+# are how a worker holds it (a job whose lease runs out is taken again from the start).
+exports = Table(
+    "exports",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("org_id", ID, ForeignKey("orgs.id", ondelete="CASCADE"), nullable=False),
+    Column("state", String(16), nullable=False),  # pending | running | ready | error
+    Column("label", String(100), nullable=False),
+    Column("description", String(255), nullable=True),
+    Column("params", JSON, nullable=False),  # what to export: objects, format, paths, where, ...
+    Column("creator", ID, nullable=False),
+    Column("owner", ID, nullable=False),
+    Column("created", DateTime(timezone=True), nullable=False),
+    Column("updated", DateTime(timezone=True), nullable=True),
+    Column("started", DateTime(timezone=True), nullable=True),
+    Column("completed", DateTime(timezone=True), nullable=True),
+    Column("expires_at", DateTime(timezone=True), nullable=True),
+    Column("stats", JSON, nullable=False),
+    Column("progress", JSON, nullable=True),
+    Column("events", JSON, nullable=False),
+    Column("fault", JSON, nullable=True),
+    Column("data_file", JSON, nullable=True),  # the archive's facet
+    Column("files", JSON, nullable=True),  # facets of files stored beside the archive
+    Column("sha256", String(64), nullable=True),
+    Column("lease_owner", String(64), nullable=True),
+    Column("lease_expires", DateTime(timezone=True), nullable=True),
+    Column("cancel_requested", Boolean, nullable=False, default=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("sequence", Integer, nullable=False, default=0),
+    Index("ix_exports_queue", "org_id", "state", "created"),
+    Index("ix_exports_state", "state", "lease_expires"),
+    Index("ix_exports_expiry", "expires_at"),
+)
+
+# Files (migration 0003). Every byte an org stores (uploads, export archives) has one row in
+# ``stored_files``; the org's usage is the exact sum of ``size`` (plaintext bytes). ``owner_*``
+# name what the bytes belong to, so deleting that thing releases them.
+stored_files = Table(
+    "stored_files",
+    metadata,
+    Column("org_id", ID, ForeignKey("orgs.id", ondelete="CASCADE"), primary_key=True),
+    Column("key", String(1024), primary_key=True),  # the file store key
+    Column("size", BigInteger, nullable=False),
+    Column("kind", String(20), nullable=False),  # upload | export
+    Column("created", DateTime(timezone=True), nullable=False),
+    Column("owner_object", String(64), nullable=True),
+    Column("owner_id", ID, nullable=True),  # the instance (or export) _id
+    Column("owner_property", String(200), nullable=True),
+    Column("owner_facet", String(64), nullable=True),
+    Index("ix_stored_files_owner", "org_id", "owner_object", "owner_id"),
+)
+
+# Upload targets handed out in ``uploads[]``: single use, expiring, the token kept only hashed.
+upload_targets = Table(
+    "upload_targets",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),  # sha256 hex of the token
+    Column("org_id", ID, ForeignKey("orgs.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("object", String(64), nullable=False),
+    Column("instance_id", ID, nullable=False),
+    Column("property", String(200), nullable=False),
+    Column("facet", String(64), nullable=False),
+    Column("storage_id", ID, nullable=False),  # the pending facet's storageId
+    Column("filename", String(255), nullable=False),
+    Column("mime", String(255), nullable=False),
+    Column("max_size", BigInteger, nullable=False),
+    Column("principal", ID, nullable=False),  # who wrote the filename; the upload acts as them
+    Column("created", DateTime(timezone=True), nullable=False),
+    Column("expires", DateTime(timezone=True), nullable=False),
+    Column("used", DateTime(timezone=True), nullable=True),
+)
+
+# A generic audit trail: who did what to which resource, when.
+audit = Table(
+    "audit",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("org_id", ID, ForeignKey("orgs.id", ondelete="CASCADE"), nullable=False),
+    Column("time", DateTime(timezone=True), nullable=False),
+    Column("principal", ID, nullable=True),
+    Column("action", String(64), nullable=False),  # e.g. file.download.signed
+    Column("resource", String(1024), nullable=False),  # e.g. /c_patients/<id>/c_photo/content
+    Column("details", JSON, nullable=True),
+    Index("ix_audit_org_time", "org_id", "time"),
+)
+
+# Logs (migration 0005): what scripts log, and what went wrong in background jobs, in the Cortex
+# Logs object's short field names (cortex-api.md section 4.4). ``exp`` is when a record is purged.
+logs = Table(
+    "logs",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("org_id", ID, ForeignKey("orgs.id", ondelete="CASCADE"), nullable=False),
+    Column("req", ID, nullable=True),  # request id
+    Column("pid", ID, nullable=True),  # principal
+    Column("oid", ID, nullable=True),  # original principal
+    Column("beg", DateTime(timezone=True), nullable=True),
+    Column("end", DateTime(timezone=True), nullable=True),
+    # 0 logger, 1 api, 2 script, 3 request, 4 audit, 5 deployment, 6 export
+    Column("src", Integer, nullable=False),
+    Column("src_id", ID, nullable=True),  # what the source is, e.g. the export's _id
+    Column("lvl", Integer, nullable=False),  # 0 error, 1 warn, 2 info, 3 debug, 4 trace
+    Column("sts", Integer, nullable=True),  # HTTP status (of the fault, for errors)
+    Column("dat", JSON, nullable=True),  # JSON, not JSONB: PostgreSQL's JSONB refuses "\u0000"
+    Column("err", JSON, nullable=True),
+    Column("trc", JSON, nullable=True),
+    Column("exp", DateTime(timezone=True), nullable=False),
+    Column("created", DateTime(timezone=True), nullable=False),
+    Index("ix_logs_org_id", "org_id", "id"),
+    Index("ix_logs_org_created", "org_id", "created", "id"),
+    Index("ix_logs_org_source", "org_id", "src_id", "id"),
+    Index("ix_logs_expiry", "exp"),
+)

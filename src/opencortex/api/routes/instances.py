@@ -19,6 +19,7 @@ from opencortex.acl.viewer import Viewer
 from opencortex.api.deps import CallerDep, JSONBodyDep, RuntimeDep
 from opencortex.api.query_args import list_query_from, selection_from
 from opencortex.api.responses import document, listing, result
+from opencortex.api.routes.files import file_attachments, is_file_path, read_file
 from opencortex.auth.principal import Caller
 from opencortex.instances.paths import read_path
 from opencortex.instances.selection import Selection
@@ -57,8 +58,12 @@ def list_instances(plural: str, request: Request, caller: CallerDep, runtime: Ru
 
 @router.post("/{org}/v2/{plural}")
 def create_instance(plural: str, request: Request, caller: CallerDep, runtime: RuntimeDep, body: JSONBodyDep) -> Response:
+    files = file_attachments(request, runtime, caller)
     with instances_of(request, runtime, caller, plural, write=True) as instances:
-        return document(instances.create(body))
+        created = instances.create(body)
+        created = files.after_write(instances, created["_id"], body, created)
+    files.finish()
+    return document(created)
 
 
 @router.get("/{org}/v2/{plural}/{instance_id}")
@@ -72,14 +77,20 @@ def read_instance(plural: str, instance_id: str, request: Request, caller: Calle
 @router.put("/{org}/v2/{plural}/{instance_id}")
 def update_instance(plural: str, instance_id: str, request: Request, caller: CallerDep, runtime: RuntimeDep,
                     body: JSONBodyDep) -> Response:
+    files = file_attachments(request, runtime, caller)
     with instances_of(request, runtime, caller, plural, write=True) as instances:
-        return document(instances.update(instance_id, body))
+        updated = files.after_write(instances, instance_id, body, instances.update(instance_id, body))
+    files.finish()
+    return document(updated)
 
 
 @router.delete("/{org}/v2/{plural}/{instance_id}")
 def delete_instance(plural: str, instance_id: str, request: Request, caller: CallerDep, runtime: RuntimeDep) -> Response:
+    files = file_attachments(request, runtime, caller)
     with instances_of(request, runtime, caller, plural, write=True) as instances:
         instances.delete(instance_id)
+        files.after_delete(instances, instance_id)
+    files.finish()
     return result(True)
 
 
@@ -88,6 +99,8 @@ def read_property(plural: str, instance_id: str, path: str, request: Request, ca
                   runtime: RuntimeDep) -> Response:
     parts = _parts(path)
     with instances_of(request, runtime, caller, plural, write=False) as instances:
+        if is_file_path(instances.definition, parts):
+            return read_file(request, runtime, caller, instances, plural, instance_id, parts)
         prop = instances.definition.find_property(parts[0])
         if prop is None and parts[0] not in SYSTEM_PROPERTIES:
             raise faults.property_not_found(path=parts[0])
@@ -111,8 +124,11 @@ def read_property(plural: str, instance_id: str, path: str, request: Request, ca
 def set_property(plural: str, instance_id: str, path: str, request: Request, caller: CallerDep, runtime: RuntimeDep,
                  body: JSONBodyDep) -> Response:
     parts = _parts(path)
+    files = file_attachments(request, runtime, caller)
     with instances_of(request, runtime, caller, plural, write=True) as instances:
-        return document(instances.set_path(instance_id, parts, body))
+        changed = files.after_write(instances, instance_id, parts[:1], instances.set_path(instance_id, parts, body))
+    files.finish()
+    return document(changed)
 
 
 @router.post("/{org}/v2/{plural}/{instance_id}/{path:path}")
@@ -121,19 +137,27 @@ def push_property(plural: str, instance_id: str, path: str, request: Request, ca
     parts = _parts(path)
     if len(parts) != 1:
         raise faults.invalid_argument("Push to a top-level array property.", path=".".join(parts))
+    files = file_attachments(request, runtime, caller)
     with instances_of(request, runtime, caller, plural, write=True) as instances:
-        return document(instances.push(instance_id, parts[0], body))
+        pushed = files.after_write(instances, instance_id, parts, instances.push(instance_id, parts[0], body))
+    files.finish()
+    return document(pushed)
 
 
 @router.delete("/{org}/v2/{plural}/{instance_id}/{path:path}")
 def pull_property(plural: str, instance_id: str, path: str, request: Request, caller: CallerDep, runtime: RuntimeDep) -> Response:
     parts = _parts(path)
+    files = file_attachments(request, runtime, caller)
     with instances_of(request, runtime, caller, plural, write=True) as instances:
         if len(parts) == 1:
-            return result(instances.unset(instance_id, parts[0]))
-        if len(parts) == 2:
-            return result(instances.pull(instance_id, parts[0], parts[1]))
-    raise faults.invalid_argument("Pull by /{property}/{value or element _id}.", path=".".join(parts))
+            changed = instances.unset(instance_id, parts[0])
+        elif len(parts) == 2:
+            changed = instances.pull(instance_id, parts[0], parts[1])
+        else:
+            raise faults.invalid_argument("Pull by /{property}/{value or element _id}.", path=".".join(parts))
+        files.after_write(instances, instance_id, parts[:1], None)
+    files.finish()
+    return result(changed)
 
 
 def _parts(path: str) -> list[str]:

@@ -1,0 +1,36 @@
+"""``GET /logs``: the org's log records, for Administrators and Developers.
+
+Query arguments: ``where`` (JSON over ``_id``, ``req``, ``pid``, ``oid``, ``src_id``, ``src``,
+``lvl``, ``sts``, ``beg``, ``end``, ``exp``, ``created``), ``sort`` (``_id`` or ``created``, 1 or
+-1; newest first by default), ``limit`` (1-1000, default 100), ``startingAfter``/``endingBefore``
+(a log ``_id``). See docs/logs.md.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from starlette.responses import Response
+
+from opencortex.api.deps import RuntimeDep
+from opencortex.api.paging import parse_cursor
+from opencortex.api.query_args import _integer
+from opencortex.api.responses import listing
+from opencortex.api.routes.objects import DeveloperDep
+from opencortex.logs import DEFAULT_LIMIT, MAX_LIMIT, LogQuery, list_logs
+
+router = APIRouter()
+
+
+@router.get("/{org}/v2/logs")
+def list_logs_route(request: Request, caller: DeveloperDep, runtime: RuntimeDep) -> Response:
+    arguments = request.query_params
+    query = LogQuery(
+        where=arguments.get("where") or None,
+        sort=arguments.get("sort") or None,
+        limit=_integer(arguments.get("limit"), "limit", 1, MAX_LIMIT, default=DEFAULT_LIMIT),
+        starting_after=parse_cursor(arguments.get("startingAfter"), "startingAfter"),
+        ending_before=parse_cursor(arguments.get("endingBefore"), "endingBefore"),
+    )
+    with runtime.database.connect() as connection:
+        records, has_more = list_logs(connection, caller.org["id"], query)
+    return listing(records, has_more)

@@ -1,0 +1,39 @@
+"""JSON: ``[``, newline, documents joined by ``,\\n``, newline, ``]``; no documents give ``[]``."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
+
+from opencortex.exports.formats import JSON, compact_encoded, encode_document
+
+
+class JsonArrayWriter:
+    media_type = JSON
+    extension = "json"
+
+    def __init__(self) -> None:
+        self.records = 0
+
+    def begin(self) -> bytes:
+        # The opening bracket waits for the first document: an empty export is "[]", not "[\n".
+        return b""
+
+    def write_documents(self, documents: Iterable[Mapping[str, Any]]) -> bytes:
+        return self._elements(list(map(encode_document, documents)))
+
+    def write_encoded(self, documents: Iterable[bytes]) -> bytes:
+        return self._elements(list(map(compact_encoded, documents)))
+
+    def finish(self) -> Iterator[bytes]:
+        yield b"\n]" if self.records else b"[]"
+
+    def close(self) -> None:
+        pass
+
+    def _elements(self, encoded: list[bytes]) -> bytes:
+        if not encoded:
+            return b""
+        lead = b",\n" if self.records else b"[\n"
+        self.records += len(encoded)
+        return lead + b",\n".join(encoded)

@@ -1,0 +1,126 @@
+"""``manifest.json``: the last entry of every archive, saying what was asked and what was written.
+
+With it anyone holding the archive can check it is complete and unaltered (``verify.py``):
+every other entry is listed with its size and SHA-256, the data entry with its record count. The
+field names are documented in ``docs/exports.md`` ("The manifest"); a change to their meaning
+bumps ``MANIFEST_VERSION``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import orjson
+
+import opencortex
+from opencortex.clock import iso, utcnow
+from opencortex.exports.archive import EntryInfo
+from opencortex.exports.formats.csv_writer import CsvOptions
+
+MANIFEST_VERSION = 1
+ENTRY_KINDS = ("data", "dictionary", "file")
+
+
+@dataclass(frozen=True)
+class ExportParameters:
+    """What the export was asked for, as on the export record (Cortex's property names in JSON)."""
+
+    object: str
+    format: str
+    paths: Sequence[str] = ()
+    include: Sequence[str] = ()
+    expand: Sequence[str] = ()
+    where: str | None = None
+    """The ``where`` JSON string exactly as given."""
+    principal: str | None = None
+    prefix: str | None = None
+    export_files: bool = False
+    zip_files: bool = False
+    csv: CsvOptions | None = None
+    """Only for ``text/csv``."""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "object": self.object,
+            "format": self.format,
+            "paths": list(self.paths),
+            "include": list(self.include),
+            "expand": list(self.expand),
+            "where": self.where,
+            "principal": self.principal,
+            "prefix": self.prefix,
+            "exportFiles": self.export_files,
+            "zipFiles": self.zip_files,
+            "csv": self.csv.to_json() if self.csv is not None else None,
+        }
+
+
+@dataclass(frozen=True)
+class ManifestEntry:
+    name: str
+    kind: str
+    """``data`` (the exported documents), ``dictionary`` (CSV data dictionary) or ``file``."""
+    size: int
+    sha256: str
+    records: int | None = None
+    """Documents in a data entry; ``None`` for other kinds."""
+    format: str | None = None
+    """The media type of a data entry."""
+    details: Mapping[str, Any] = field(default_factory=dict)
+    """Anything else worth keeping about the entry, e.g. a file's ``source`` facet path and ``mime``."""
+
+    @classmethod
+    def from_info(cls, info: EntryInfo, kind: str, **extra: Any) -> ManifestEntry:
+        return cls(info.name, kind, info.size, info.sha256, **extra)
+
+    def to_json(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"name": self.name, "kind": self.kind}
+        if self.format is not None:
+            body["format"] = self.format
+        if self.records is not None:
+            body["records"] = self.records
+        body["size"] = self.size
+        body["sha256"] = self.sha256
+        body.update(self.details)
+        return body
+
+
+def build_manifest(
+    parameters: ExportParameters,
+    entries: Sequence[ManifestEntry],
+    *,
+    as_of: datetime,
+    export_id: str | None = None,
+    created: datetime | None = None,
+    generated: datetime | None = None,
+) -> dict[str, Any]:
+    """The manifest document. ``as_of`` is the moment the data was read as of (the snapshot
+    cut-off), ``created`` the export record's creation time (it names the data entry),
+    ``generated`` when the archive was finished (default: now)."""
+    for entry in entries:
+        if entry.kind not in ENTRY_KINDS:
+            raise ValueError(f"manifest entry {entry.name!r} has unknown kind {entry.kind!r}")
+    return {
+        "manifestVersion": MANIFEST_VERSION,
+        "generator": {"name": "opencortex", "version": opencortex.__version__},
+        "exportId": export_id,
+        "created": iso(created),
+        "asOf": iso(as_of),
+        "generated": iso(generated or utcnow()),
+        "parameters": parameters.to_json(),
+        "totals": {
+            "records": sum(entry.records or 0 for entry in entries if entry.kind == "data"),
+            "files": sum(1 for entry in entries if entry.kind == "file"),
+            "entries": len(entries),
+            "size": sum(entry.size for entry in entries),
+        },
+        "entries": [entry.to_json() for entry in entries],
+    }
+
+
+def encode_manifest(manifest: Mapping[str, Any]) -> bytes:
+    """Indented, so a person can read it with any text viewer; ends with a newline."""
+    return orjson.dumps(manifest, option=orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE)

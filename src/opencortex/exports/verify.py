@@ -1,0 +1,170 @@
+"""Check an export archive against its own ``manifest.json`` (``opencortex export verify ARCHIVE``).
+
+Every entry is read once, in chunks, through SHA-256, a size count, the zip CRC check and, for
+the data entry, a record counter; nothing is held whole. Every problem found is reported, not
+just the first, so one run tells the whole story of a damaged or altered archive.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import zipfile
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from opencortex.exports.counting import RecordCountError, counter_for
+from opencortex.exports.manifest import MANIFEST_VERSION
+from opencortex.exports.naming import MANIFEST_NAME
+
+_CHUNK = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Problem:
+    entry: str | None
+    """The entry concerned; ``None`` for the archive as a whole."""
+    code: str
+    """``unreadable``, ``manifest``, ``missing``, ``unlisted``, ``duplicate``, ``size``, ``sha256``,
+    ``crc``, ``records`` or ``format``."""
+    message: str
+
+
+@dataclass
+class VerifyReport:
+    path: str
+    manifest: dict[str, Any] | None = None
+    entries_checked: int = 0
+    records: int | None = None
+    """Records counted in the data entry (when there is one and it could be counted)."""
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def add(self, entry: str | None, code: str, message: str) -> None:
+        self.problems.append(Problem(entry, code, message))
+
+
+def verify_archive(path: str | Path) -> VerifyReport:
+    report = VerifyReport(str(path))
+    try:
+        archive = zipfile.ZipFile(path)
+    except (OSError, zipfile.BadZipFile) as error:
+        report.add(None, "unreadable", f"not a readable zip archive: {error}")
+        return report
+    with archive:
+        infos = archive.infolist()
+        for name, count in Counter(info.filename for info in infos).items():
+            if count > 1:
+                report.add(name, "duplicate", f"the archive holds {count} entries named {name!r}")
+        manifest = _read_manifest(archive, report)
+        if manifest is None:
+            return report
+        report.manifest = manifest
+        if infos[-1].filename != MANIFEST_NAME:
+            report.add(MANIFEST_NAME, "manifest", "manifest.json is not the last entry of the archive")
+        listed = {entry["name"]: entry for entry in manifest["entries"]}
+        present = {info.filename: info for info in infos}
+        for name in listed.keys() - present.keys():
+            report.add(name, "missing", "listed in the manifest but not in the archive")
+        for name in sorted(present.keys() - listed.keys() - {MANIFEST_NAME}):
+            report.add(name, "unlisted", "in the archive but not listed in the manifest")
+        for name, entry in listed.items():
+            if name in present:
+                _check_entry(archive, present[name], entry, report)
+                report.entries_checked += 1
+    return report
+
+
+def _read_manifest(archive: zipfile.ZipFile, report: VerifyReport) -> dict[str, Any] | None:
+    try:
+        raw = archive.read(MANIFEST_NAME)  # small: one line per entry, never the data itself
+    except KeyError:
+        report.add(MANIFEST_NAME, "missing", "the archive has no manifest.json, so it cannot be verified")
+        return None
+    except (OSError, zipfile.BadZipFile) as error:
+        report.add(MANIFEST_NAME, "unreadable", f"manifest.json cannot be read: {error}")
+        return None
+    try:
+        manifest = orjson.loads(raw)
+    except orjson.JSONDecodeError as error:
+        report.add(MANIFEST_NAME, "manifest", f"manifest.json is not JSON: {error}")
+        return None
+    problem = _manifest_shape_problem(manifest)
+    if problem:
+        report.add(MANIFEST_NAME, "manifest", problem)
+        return None
+    return manifest
+
+
+def _manifest_shape_problem(manifest: Any) -> str | None:
+    if not isinstance(manifest, dict):
+        return "manifest.json is not a JSON object"
+    version = manifest.get("manifestVersion")
+    if version != MANIFEST_VERSION:
+        return f"manifestVersion {version!r} is not one this server reads (expected {MANIFEST_VERSION})"
+    entries = manifest.get("entries")
+    if not isinstance(entries, list):
+        return "manifest.json has no entries list"
+    for entry in entries:
+        if not (
+            isinstance(entry, dict)
+            and isinstance(entry.get("name"), str)
+            and isinstance(entry.get("size"), int)
+            and isinstance(entry.get("sha256"), str)
+        ):
+            return f"manifest entry {entry!r} needs a name, a size and a sha256"
+    return None
+
+
+def _check_entry(
+    archive: zipfile.ZipFile, info: zipfile.ZipInfo, entry: Mapping[str, Any], report: VerifyReport
+) -> None:
+    name = info.filename
+    digest = hashlib.sha256()
+    size = 0
+    counter = None
+    count_problem = None
+    if entry.get("records") is not None:
+        try:
+            counter = counter_for(str(entry.get("format")))
+        except ValueError:
+            report.add(name, "format", f"cannot count records of format {entry.get('format')!r}")
+    try:
+        with archive.open(info) as stream:
+            while chunk := stream.read(_CHUNK):
+                digest.update(chunk)
+                size += len(chunk)
+                if counter is not None:
+                    try:
+                        counter.feed(chunk)
+                    except RecordCountError as error:
+                        count_problem, counter = str(error), None
+    except zipfile.BadZipFile as error:  # zipfile checks each entry's CRC-32 as it reaches the end
+        report.add(name, "crc", f"the entry is damaged: {error}")
+        return
+    except (OSError, EOFError, ValueError, RuntimeError, NotImplementedError) as error:
+        report.add(name, "unreadable", f"the entry cannot be read: {error}")
+        return
+    if size != entry["size"]:
+        report.add(name, "size", f"{size} bytes, the manifest says {entry['size']}")
+    if digest.hexdigest() != entry["sha256"].lower():
+        report.add(name, "sha256", f"SHA-256 {digest.hexdigest()}, the manifest says {entry['sha256']}")
+    if count_problem is not None:
+        report.add(name, "format", count_problem)
+    if counter is None:
+        return
+    try:
+        records = counter.result()
+    except RecordCountError as error:
+        report.add(name, "format", str(error))
+        return
+    report.records = (report.records or 0) + records
+    if records != entry["records"]:
+        report.add(name, "records", f"{records} records, the manifest says {entry['records']}")

@@ -1,0 +1,181 @@
+"""Export workers: claim the next runnable export, run it, record the outcome; repeat.
+
+``serve`` runs a worker in-process (so the embedded default is one process); ``opencortex
+worker`` runs workers alone, on any number of machines: the queue's claim keeps per-org order
+and the lease makes a killed worker's job run again elsewhere.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+from typing import Any
+
+from opencortex import faults
+from opencortex.clock import utcnow
+from opencortex.exports.after_script import export_principal, log_export_failure, run_after_script
+from opencortex.exports.jobs import ERROR, READY
+from opencortex.exports.pipeline import Stopped, run_export
+from opencortex.exports.queue import (
+    aborted_fault,
+    append_events,
+    cancel_requested,
+    claim_next_export,
+    event,
+    finish_export,
+    reclaim_expired,
+    renew_lease,
+)
+from opencortex.exports.reaper import reap_expired_exports
+from opencortex.exports.service import remove_output
+from opencortex.files.accounting import EXPORT, StorageOwner, record_stored
+from opencortex.ids import new_object_id
+from opencortex.logs import purge_expired_logs
+from opencortex.runtime import Runtime
+
+log = logging.getLogger("opencortex.exports")
+REAP_EVERY_SECONDS = 60
+
+
+class ExportWorker:
+    """``concurrency`` threads, each running one export at a time."""
+
+    def __init__(self, runtime: Runtime, *, concurrency: int = 2, lease_seconds: int = 30,
+                 poll_seconds: float = 0.5) -> None:
+        self.runtime = runtime
+        self.concurrency = concurrency
+        self.lease_seconds = lease_seconds
+        self.poll_seconds = poll_seconds
+        self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{new_object_id()[-8:]}"
+        self.stopping = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._next_reap = 0.0
+
+    def start(self) -> None:
+        for index in range(self.concurrency):
+            thread = threading.Thread(target=self._loop, name=f"export-worker-{index}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def stop(self, timeout: float = 10) -> None:
+        self.stopping.set()
+        for thread in self._threads:
+            thread.join(timeout)
+
+    def run_forever(self) -> None:
+        self.start()
+        try:
+            while not self.stopping.wait(1):
+                pass
+        finally:
+            self.stop()
+
+    def _loop(self) -> None:
+        while not self.stopping.is_set():
+            try:
+                worked = self.run_once()
+            except Exception:  # a broken job must not kill the worker
+                log.exception("export worker iteration failed")
+                worked = False
+            if not worked:
+                self.stopping.wait(self.poll_seconds)
+
+    def run_once(self) -> bool:
+        """Reclaim lapsed leases, then claim and run one export; False when there was nothing to do.
+
+        About once a minute it also deletes expired exports and expired log records.
+        """
+        database = self.runtime.database
+        if time.monotonic() >= self._next_reap:
+            self._next_reap = time.monotonic() + REAP_EVERY_SECONDS
+            reap_expired_exports(self.runtime)
+            with database.begin() as connection:
+                purge_expired_logs(connection, utcnow())
+        with database.begin() as connection:
+            for row in reclaim_expired(connection):
+                log.warning("export %s: lease of %s ran out; it will run again", row["id"], row["lease_owner"])
+            job = claim_next_export(connection, database.dialect, self.worker_id, self.lease_seconds)
+        if job is None:
+            return False
+        self.run_job(job)
+        return True
+
+    def run_job(self, job: dict[str, Any]) -> None:
+        database = self.runtime.database
+        log.info("export %s (org %s): running", job["id"], job["org_id"])
+
+        def heartbeat(progress: dict[str, Any]) -> bool:
+            with database.begin() as connection:
+                held = renew_lease(connection, job["id"], self.worker_id, self.lease_seconds, progress)
+                return held and not cancel_requested(connection, job["id"])
+
+        try:
+            outcome = run_export(self.runtime, job, heartbeat)
+        except Stopped:
+            self._finish_stopped(job)
+            return
+        except faults.Fault as fault:
+            self._finish_error(job, fault.to_json())
+            return
+        except Exception:
+            log.exception("export %s failed", job["id"])
+            self._finish_error(job, faults.export_failed("The export failed on the server.").to_json())
+            return
+        values = {"stats": outcome.stats, "data_file": outcome.data_file, "sha256": outcome.sha256,
+                  "progress": {"phase": "done", "docs": outcome.stats["docs"]["count"],
+                               "total": outcome.stats["docs"]["count"], "bytes": outcome.size}}
+        try:
+            with database.begin() as connection:
+                finished = finish_export(connection, job["id"], self.worker_id, state=READY, values=values,
+                                         new_events=outcome.events)
+                if finished:
+                    # The archive counts against the org's storage; over the limit, the export
+                    # fails (this raises, and the whole transaction, "ready" included, rolls back).
+                    record_stored(connection, self.runtime.settings, job["org_id"], outcome.store_key,
+                                  outcome.size, EXPORT, StorageOwner(object="export", id=job["id"]))
+        except faults.Fault as fault:
+            remove_output(self.runtime, job["org_id"], job["id"], attempt=job["attempts"])
+            self._finish_error(job, fault.to_json())
+            return
+        if not finished:
+            remove_output(self.runtime, job["org_id"], job["id"], attempt=job["attempts"])
+            # Another worker took the job over (or it was deleted): this archive is not the record's.
+            log.warning("export %s: lost the lease before finishing; discarding the archive", job["id"])
+            return
+        log.info("export %s: ready (%s documents)", job["id"], outcome.stats["docs"]["count"])
+        self._after_script(job, None)
+
+    def _finish_stopped(self, job: dict[str, Any]) -> None:
+        fault = aborted_fault()
+        with self.runtime.database.begin() as connection:
+            if not cancel_requested(connection, job["id"]):
+                return  # the lease was lost; whoever holds it now finishes the job
+            aborted = event("aborted", {"source": "cortex", "willRestart": False})
+            finished = finish_export(connection, job["id"], self.worker_id, state=ERROR,
+                                     values={"fault": fault, "progress": None}, new_events=[aborted])
+            if finished:
+                log_export_failure(connection, job["org_id"], job["id"], fault, export_principal(job))
+        if finished:
+            log.info("export %s: cancelled", job["id"])
+            self._after_script(job, fault)
+
+    def _finish_error(self, job: dict[str, Any], fault: dict[str, Any]) -> None:
+        with self.runtime.database.begin() as connection:
+            finished = finish_export(connection, job["id"], self.worker_id, state=ERROR,
+                                     values={"fault": fault, "progress": None},
+                                     new_events=[event("error", {"fault": fault})])
+            if finished:
+                log_export_failure(connection, job["org_id"], job["id"], fault, export_principal(job))
+        if finished:
+            log.info("export %s: error %s", job["id"], fault.get("errCode"))
+            self._after_script(job, fault)
+
+    def _after_script(self, job: dict[str, Any], fault: dict[str, Any] | None) -> None:
+        """The outcome is recorded: run the export's afterScript, if any, and add its events."""
+        events = run_after_script(self.runtime, job, fault)
+        if events:
+            with self.runtime.database.begin() as connection:
+                append_events(connection, job["id"], events)

@@ -1,0 +1,1 @@
+"""Tests of the export pipeline's pure parts: formats, zip archive, manifest, verification."""

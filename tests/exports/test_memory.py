@@ -1,0 +1,106 @@
+"""Streams, not lists: memory stays flat however many documents go through format + zip."""
+
+from __future__ import annotations
+
+import itertools
+import re
+import resource
+import zipfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from opencortex.exports.archive import ZipStreamWriter
+from opencortex.exports.formats import CSV, NDJSON, open_format_writer
+from opencortex.exports.verify import verify_archive
+
+from .building import build_archive
+from .dataset import realistic_documents
+
+MIB = 1024 * 1024
+MAX_GROWTH = 30 * MIB
+
+
+def _status_bytes(field: str) -> int:
+    match = re.search(rf"^{field}:\s+(\d+) kB", Path("/proc/self/status").read_text(), re.MULTILINE)
+    assert match is not None
+    return int(match.group(1)) * 1024
+
+
+def measure_peak_growth() -> Callable[[], int]:
+    """Start measuring; the returned function gives the peak RSS growth since then, in bytes.
+    The kernel's peak mark (VmHWM) is reset first so an earlier test's peak cannot hide ours;
+    where that is impossible, ru_maxrss (which can only under-report growth) is the fallback."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        return lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - before
+    baseline = _status_bytes("VmRSS")
+    return lambda: _status_bytes("VmHWM") - baseline
+
+
+class DiscardingSink:
+    def __init__(self) -> None:
+        self.size = 0
+
+    def write(self, data: bytes) -> None:
+        self.size += len(data)
+
+
+def batches(documents: Iterator[dict[str, Any]], size: int = 1000) -> Iterator[list[dict[str, Any]]]:
+    while batch := list(itertools.islice(documents, size)):
+        yield batch
+
+
+def export(media_type: str, count: int) -> tuple[int, int, int]:
+    sink = DiscardingSink()
+    archive = ZipStreamWriter(sink)
+    writer = open_format_writer(media_type)
+    entry = archive.open_entry(f"export.{writer.extension}")
+    entry.write(writer.begin())
+    for batch in batches(realistic_documents(count)):
+        entry.write(writer.write_documents(batch))
+    for chunk in writer.finish():
+        entry.write(chunk)
+    info = entry.close()
+    archive.close()
+    return writer.records, info.size, sink.size
+
+
+def test_the_measurement_would_see_a_regression() -> None:
+    peak_growth = measure_peak_growth()
+    held = bytearray(2 * MAX_GROWTH)  # what holding ~60k documents in memory would cost
+    held[-1] = 1
+    del held
+    assert peak_growth() > MAX_GROWTH
+
+
+def test_200k_documents_through_ndjson_and_zip_keep_memory_flat() -> None:
+    peak_growth = measure_peak_growth()
+    records, size, archived = export(NDJSON, 200_000)
+    growth = peak_growth()
+    assert records == 200_000
+    assert size > 190 * MIB  # ~1 KB a document went through
+    assert archived < size // 3  # and was compressed
+    assert growth < MAX_GROWTH, f"peak RSS grew by {growth / MIB:.1f} MiB"
+
+
+def test_csv_holds_columns_not_documents() -> None:
+    peak_growth = measure_peak_growth()
+    records, size, _archived = export(CSV, 60_000)  # ~60 MB of documents, spilled to disk
+    growth = peak_growth()
+    assert records == 60_000 and size > 25 * MIB  # CSV names each column once, not per document
+    assert growth < MAX_GROWTH, f"peak RSS grew by {growth / MIB:.1f} MiB"
+
+
+def test_verify_streams_too(tmp_path: Path) -> None:
+    path = tmp_path / "export.zip"
+    build_archive(path, list(realistic_documents(40_000)), NDJSON)
+    with zipfile.ZipFile(path) as read:
+        assert read.infolist()[0].file_size > 35 * MIB
+    peak_growth = measure_peak_growth()
+    report = verify_archive(path)
+    growth = peak_growth()
+    assert report.ok and report.records == 40_000
+    assert growth < 10 * MIB, f"peak RSS grew by {growth / MIB:.1f} MiB"

@@ -1,0 +1,255 @@
+"""The Export API in-process: create, run (a real worker claims it), download, verify."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+
+import orjson
+import pytest
+import sqlalchemy as sa
+
+from opencortex.exports.verify import verify_archive
+from opencortex.store.tables import exports
+from tests.exports_api.conftest import download_zip, run_all
+from tests.support.platform import CortexClient, assert_fault
+
+
+def create(client: CortexClient, **body):
+    response = client.post("exports", json={"label": "Patients", "objects": "c_patients", **body})
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def test_ndjson_export_matches_the_read_api(study, worker, tmp_path):
+    export = create(study.client)
+    assert export["state"] == "pending" and export["object"] == "export" and export["format"] == "application/x-ndjson"
+    assert_fault(study.client.get(f"exports/{export['_id']}/dataFile/content"), "cortex.accepted.mediaNotReady", 202)
+    assert run_all(worker) == 1
+    ready = study.client.get(f"exports/{export['_id']}?include[]=events").json()
+    assert ready["state"] == "ready", ready
+    assert ready["stats"]["docs"]["count"] == 40
+    assert ready["dataFile"]["mime"] == "application/zip" and ready["dataFile"]["state"] == 2
+    assert ready["dataFile"]["path"] == f"/exports/{export['_id']}/dataFile/content"
+    assert [event["name"] for event in ready["events"]][:4] == ["queued", "started", "cursor.started",
+                                                                 "cursor.completed"]
+    archive = download_zip(study.client, export["_id"])
+    name = "export-" + export["created"].replace(":", "_") + ".ndjson"
+    assert archive.namelist() == [name, "manifest.json"]
+    lines = archive.read(name).split(b"\n")
+    assert not archive.read(name).endswith(b"\n")
+    documents = [orjson.loads(line) for line in lines]
+    assert [doc["_id"] for doc in documents] == study.patient_ids  # creation order
+    assert documents[5] == study.client.get(f"c_patients/{study.patient_ids[5]}").json()
+
+    raw = study.client.get(f"exports/{export['_id']}/dataFile/content").content
+    assert hashlib.sha256(raw).hexdigest() == ready["sha256"]
+    path = tmp_path / "archive.zip"
+    path.write_bytes(raw)
+    assert verify_archive(path).ok
+    manifest = json.loads(archive.read("manifest.json"))
+    assert manifest["entries"][0]["records"] == 40
+
+
+def test_json_and_csv_formats(study, worker):
+    as_json = create(study.client, format="application/json", paths=["c_number", "c_name"])
+    as_csv = create(study.client, format="text/csv", paths=["c_number", "c_tags", "c_visits"],
+                    csv={"bom": True, "formulaGuard": True, "dictionary": True})
+    run_all(worker)
+    archive = download_zip(study.client, as_json["_id"])
+    body = archive.read(archive.namelist()[0])
+    assert body.startswith(b"[\n") and body.endswith(b"\n]")
+    parsed = orjson.loads(body)
+    assert len(parsed) == 40 and set(parsed[0]) == {"_id", "object", "c_number", "c_name"}
+
+    archive = download_zip(study.client, as_csv["_id"])
+    names = archive.namelist()
+    assert names[0].endswith(".csv") and "dictionary.csv" in names and names[-1] == "manifest.json"
+    text = archive.read(names[0]).decode("utf-8")
+    assert text.startswith("\ufeff")
+    rows = list(csv.reader(io.StringIO(text.lstrip("\ufeff"))))
+    assert rows[0][0] == "_id" and rows[0][1:] == sorted(rows[0][1:])
+    assert len(rows) == 41
+    assert any(column.startswith("c_visits[0].") for column in rows[0])
+
+
+def test_where_paths_expand_and_principal(study, worker, platform):
+    where = json.dumps({"c_score": {"$gte": 50}})
+    filtered = create(study.client, where=where, expand=["c_site"], paths=["c_score", "c_site"])
+    as_provider = create(study.client, principal=platform.provider["email"], paths=["c_number"])
+    run_all(worker)
+    documents = [orjson.loads(line) for line in
+                 download_zip(study.client, filtered["_id"]).read(_data_name(filtered)).split(b"\n") if line]
+    expected = study.client.get("c_patients", params={"where": where, "limit": "1000"}).json()["data"]
+    assert sorted(doc["_id"] for doc in documents) == sorted(doc["_id"] for doc in expected)
+    assert all(doc["c_score"] >= 50 and doc["c_site"]["c_name"] for doc in documents)
+
+    provider_view = CortexClient(study.client.http, platform.code, platform.session_app.key)
+    provider_docs = download_zip(study.client, as_provider["_id"]).read(_data_name(as_provider))
+    ready = study.client.get(f"exports/{as_provider['_id']}").json()
+    assert ready["state"] == "ready" and ready["principal"] == platform.provider["id"]
+    assert provider_view is not None and provider_docs.count(b"\n") + 1 == 40
+
+
+def _data_name(export):
+    return "export-" + export["created"].replace(":", "_") + ".ndjson"
+
+
+@pytest.mark.parametrize("body, path", [
+    ({"label": ""}, "label"),
+    ({"label": "x" * 101}, "label"),
+    ({"description": "x" * 256}, "description"),
+    ({"objects": "accounts"}, "objects"),
+    ({"objects": "c_nothing"}, "objects"),
+    ({"format": "text/plain"}, "format"),
+    ({"paths": ["c_nothing"]}, "c_nothing"),
+    ({"paths": [f"c_{i}" for i in range(101)]}, "paths"),
+    ({"where": json.dumps({"c_notes": "x"})}, "c_notes"),
+    ({"where": "{" + " " * 1030 + "}"}, "where"),
+    ({"prefix": "0123456789abcdef01234567.c_patients"}, "prefix"),
+    ({"principal": "nobody@nowhere.test"}, "principal"),
+    ({"afterScript": "x" * (50 * 1024 + 1)}, "afterScript"),
+    ({"exportFiles": "yes"}, "exportFiles"),
+    ({"bogus": 1}, "bogus"),
+])
+def test_create_validation(study, body, path):
+    response = study.client.post("exports", json={"label": "L", "objects": "c_patients", **body})
+    fault = response.json()
+    assert fault["object"] == "fault" and fault.get("path") == path, fault
+    assert response.status_code == fault["status"] and 400 <= fault["status"] < 500
+    assert study.client.get("exports").json()["data"] == []
+
+
+def test_only_administrators_use_exports(study, platform, http):
+    export = create(study.client)
+    provider = CortexClient(http, platform.code, platform.session_app.key)
+    # A separate cookie jar: log the provider in on its own client.
+    from fastapi.testclient import TestClient
+
+    with TestClient(http.app) as other:
+        provider = CortexClient(other, platform.code, platform.session_app.key)
+        provider.login(platform.provider["email"])
+        for method, path in [("GET", "exports"), ("POST", "exports"), ("GET", f"exports/{export['_id']}"),
+                             ("DELETE", f"exports/{export['_id']}"), ("POST", f"exports/{export['_id']}/cancel"),
+                             ("GET", f"exports/{export['_id']}/dataFile/content")]:
+            response = provider.request(method, path, json={} if method == "POST" else None)
+            assert_fault(response, "cortex.accessDenied.unspecified", 403)
+
+
+def test_cancel_pending_and_delete(study, worker, platform):
+    export = create(study.client)
+    cancelled = study.client.post(f"exports/{export['_id']}/cancel", json={}).json()
+    assert cancelled["state"] == "error" and cancelled["fault"]["errCode"] == "cortex.error.aborted"
+    assert run_all(worker) == 0  # an errored export is never run
+
+    done = create(study.client)
+    run_all(worker)
+    assert study.client.get("stats/storage").status_code in (200, 404)
+    assert study.client.delete(f"exports/{done['_id']}").json() == {"object": "result", "data": True}
+    assert_fault(study.client.get(f"exports/{done['_id']}"), "cortex.notFound.instance", 404)
+    from opencortex.files import open_file_store
+
+    store = open_file_store(platform.runtime.settings, platform.runtime.master_key)
+    assert list(store.list_keys(f"exports/{done['_id']}/")) == []
+
+
+def test_cancel_a_running_export_stops_it(study, worker, platform):
+    export = create(study.client)
+    database = platform.runtime.database
+    with database.begin() as connection:
+        from opencortex.exports.queue import claim_next_export
+
+        job = claim_next_export(connection, database.dialect, worker.worker_id, 30)
+    study.client.post(f"exports/{export['_id']}/cancel", json={})
+    worker.run_job(job)
+    ended = study.client.get(f"exports/{export['_id']}?include[]=events").json()
+    assert ended["state"] == "error" and ended["fault"]["errCode"] == "cortex.error.aborted"
+    assert ended["events"][-1]["name"] == "aborted"
+
+
+def test_quota_refusal(study, worker, platform):
+    from opencortex.store.tables import orgs
+
+    with platform.runtime.database.begin() as connection:
+        connection.execute(orgs.update().where(orgs.c.id == platform.org["id"])
+                           .values(settings={"storageLimitBytes": 100}))
+    export = create(study.client)
+    run_all(worker)
+    ended = study.client.get(f"exports/{export['_id']}").json()
+    assert ended["state"] == "error" and "storage" in ended["fault"]["errCode"].lower() + ended["fault"]["message"].lower()
+
+
+def test_per_org_order_and_lease_reclaim(study, worker, platform):
+    from datetime import timedelta
+
+    from opencortex.clock import utcnow
+    from opencortex.exports.queue import claim_next_export, reclaim_expired
+
+    first, second = create(study.client), create(study.client)
+    database = platform.runtime.database
+    with database.begin() as connection:
+        job = claim_next_export(connection, database.dialect, "worker-a", 30)
+        assert job["id"] == first["_id"]
+        assert claim_next_export(connection, database.dialect, "worker-b", 30) is None  # one at a time per org
+    with database.begin() as connection:
+        connection.execute(exports.update().where(exports.c.id == first["_id"])
+                           .values(lease_expires=utcnow() - timedelta(seconds=1)))
+        assert [row["id"] for row in reclaim_expired(connection)] == [first["_id"]]
+        again = claim_next_export(connection, database.dialect, worker.worker_id, 30)
+        assert again["id"] == first["_id"] and again["attempts"] == 2
+    worker.run_job(again)
+    run_all(worker)
+    states = {row["_id"]: row["state"] for row in study.client.get("exports").json()["data"]}
+    assert states == {first["_id"]: "ready", second["_id"]: "ready"}
+    with database.connect() as connection:
+        started = dict(connection.execute(sa.select(exports.c.id, exports.c.started)).all())
+    assert started[first["_id"]] <= started[second["_id"]]
+
+
+def test_signed_url_downloads_without_credentials(study, worker, http):
+    export = create(study.client)
+    run_all(worker)
+    facet = study.client.get(f"exports/{export['_id']}/dataFile/content", headers={"Accept": "application/json"}).json()
+    assert facet["url"].startswith("http")
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(facet["url"])
+    anonymous = http.get(f"{parts.path}?{parts.query}", headers={"Cookie": ""})
+    assert anonymous.status_code == 200 and anonymous.content[:2] == b"PK"
+
+
+def test_tampered_archive_is_detected(study, worker, platform):
+    export = create(study.client)
+    run_all(worker)
+    files = platform.runtime.settings.data_dir / "files"
+    stored = next(path for path in files.rglob("archive.zip"))
+    data = bytearray(stored.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    stored.write_bytes(bytes(data))
+    try:
+        response = study.client.get(f"exports/{export['_id']}/dataFile/content")
+    except Exception:  # the server aborted the stream mid-body: never the wrong bytes
+        return
+    assert response.status_code == 500 or len(response.content) < int(response.headers.get("content-length", 0))
+
+
+def test_expired_exports_are_reaped(study, worker, platform):
+    from datetime import timedelta
+
+    from opencortex.clock import utcnow
+    from opencortex.exports.reaper import reap_expired_exports
+    from opencortex.files import open_file_store
+
+    kept, expiring = create(study.client), create(study.client)
+    assert expiring["expiresAt"] > expiring["created"]
+    run_all(worker)
+    with platform.runtime.database.begin() as connection:
+        connection.execute(exports.update().where(exports.c.id == expiring["_id"])
+                           .values(expires_at=utcnow() - timedelta(minutes=1)))
+    assert reap_expired_exports(platform.runtime) == 1
+    assert_fault(study.client.get(f"exports/{expiring['_id']}"), "cortex.notFound.instance", 404)
+    assert study.client.get(f"exports/{kept['_id']}").json()["state"] == "ready"
+    store = open_file_store(platform.runtime.settings, platform.runtime.master_key)
+    assert list(store.list_keys(f"exports/{expiring['_id']}/")) == []
