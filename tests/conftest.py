@@ -15,7 +15,6 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-
 from fastapi.testclient import TestClient
 
 from opencortex.store.database import Database
@@ -53,6 +52,13 @@ class _PostgresRun:
 
     def empty(self) -> None:
         with self.cleaner.connect() as connection:
+            # A connection a test left open (a worker thread, a server process) would hold locks
+            # that TRUNCATE waits on forever: end them, and never wait long for a lock.
+            connection.exec_driver_sql(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+            connection.exec_driver_sql("SET lock_timeout = '20s'")
             connection.exec_driver_sql(
                 "TRUNCATE " + ", ".join(f'"{table}"' for table in self.tables) + " CASCADE"
             )

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from opencortex.model.apps import set_app_enabled
+from opencortex.model.apps import create_app, set_app_enabled
 from opencortex.model.orgs import create_org
-from opencortex.model.apps import create_app
 from tests.support.platform import CortexClient, assert_fault
 
 

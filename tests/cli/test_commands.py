@@ -27,7 +27,7 @@ def run(database_url, tmp_path):
 
 
 def as_json(result):
-    return json.loads(result.output)
+    return json.loads(result.stdout)
 
 
 def test_init_creates_data_folder_and_master_key(run, tmp_path):

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 from opencortex.faults import Fault
 from opencortex.ids import new_object_id
-from opencortex.model.indexes import index_name, index_sql
+from opencortex.model.indexes import index_name
 from opencortex.model.objects import (
     create_object,
     delete_object,

@@ -14,7 +14,8 @@ from opencortex.api.app import create_app
 from opencortex.auth.signatures import sign
 from opencortex.auth.tokens import issue_token
 from opencortex.model.accounts import create_account
-from opencortex.model.apps import app_private_key, create_app as create_api_app
+from opencortex.model.apps import app_private_key
+from opencortex.model.apps import create_app as create_api_app
 from opencortex.model.orgs import create_org
 from opencortex.runtime import Runtime
 from opencortex.settings import Settings

@@ -14,6 +14,7 @@ from opencortex.api.routes import accounts, auth_certs, exports, files, instance
 from opencortex.runtime import Runtime
 from opencortex.settings import Settings
 
+
 def create_app(settings: Settings | None = None, *, runtime: Runtime | None = None) -> FastAPI:
     """The API app. Given no runtime, it opens one (migrating the database) at startup."""
 

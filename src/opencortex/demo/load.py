@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from opencortex.acl.viewer import Viewer
+from opencortex.demo.study import PATIENTS, SITES, patient_bodies, site_bodies
 from opencortex.instances.service import Instances
 from opencortex.model.objects import create_object, find_object, update_object
-from opencortex.demo.study import PATIENTS, SITES, patient_bodies, site_bodies
 from opencortex.runtime import Runtime
 
 DEMO_PATIENTS = 3000

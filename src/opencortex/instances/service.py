@@ -207,7 +207,7 @@ class Instances:
             raise faults.invalid_argument("A JSON object is expected.", path="body")
         given = dict(body)
         instance_acl = _pop_acl(given)
-        type_name = given.get("type") if self.definition.object_types else None
+        type_name = given.get("type") if self.definition.object_types and isinstance(given.get("type"), str) else None
         owner = None if self.viewer.anonymous else self.viewer.account_id
         # What the creator may write comes from the object's ACL alone: the new instance's own
         # acl must not let a creator grant itself more than the object allows.

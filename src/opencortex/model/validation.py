@@ -109,7 +109,7 @@ def _properties(
                     "type is required: one of " + ", ".join(definition.object_types) + ".", path="type"
                 )
             )
-        elif type_name not in definition.object_types:
+        elif not isinstance(type_name, str) or type_name not in definition.object_types:
             problems.add(faults.enum_value("One of: " + ", ".join(definition.object_types), path="type"))
         else:
             return definition.properties_for(type_name)

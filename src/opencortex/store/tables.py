@@ -8,11 +8,11 @@ from __future__ import annotations
 from sqlalchemy import (
     JSON,
     BigInteger,
-    Index,
     Boolean,
     Column,
     DateTime,
     ForeignKey,
+    Index,
     Integer,
     LargeBinary,
     MetaData,
@@ -20,7 +20,6 @@ from sqlalchemy import (
     Table,
     UniqueConstraint,
 )
-
 from sqlalchemy.dialects.postgresql import JSONB
 
 metadata = MetaData()
