@@ -96,6 +96,17 @@ def test_demo_is_idempotent_and_its_credentials_work(run, tmp_path, database_url
             org = find_org(connection, "demo")
             account = find_account_by_email(connection, org["id"], first["email"])
         assert verify_password(account["password_hash"], first["password"])
+        # The demo study model is loaded once, with real images in the patients' File property.
+        import sqlalchemy as sa
+
+        from opencortex.store.tables import documents
+
+        with runtime.database.connect() as connection:
+            bodies = connection.execute(sa.select(documents.c.body).where(
+                documents.c.org_id == org["id"], documents.c.object == "c_patient")).scalars().all()
+        assert len(bodies) == 3000
+        photos = [body["c_photo"] for body in bodies if isinstance(body.get("c_photo"), dict)]
+        assert photos and all(photo["state"] == 2 and photo["mime"] == "image/png" for photo in photos)
     finally:
         runtime.close()
 

@@ -253,3 +253,39 @@ def test_expired_exports_are_reaped(study, worker, platform):
     assert study.client.get(f"exports/{kept['_id']}").json()["state"] == "ready"
     store = open_file_store(platform.runtime.settings, platform.runtime.master_key)
     assert list(store.list_keys(f"exports/{expiring['_id']}/")) == []
+
+
+@pytest.mark.parametrize("zip_files", [True, False])
+def test_export_files(study, worker, platform, zip_files):
+    from opencortex.files.demo_images import attach_demo_images
+
+    filled = attach_demo_images(platform.runtime, platform.org, instance_ids=study.patient_ids[:3])
+    assert len(filled) == 3
+    export = create(study.client, exportFiles=True, zipFiles=zip_files, paths=["c_number", "c_photo"])
+    run_all(worker)
+    ready = study.client.get(f"exports/{export['_id']}?include[]=events").json()
+    assert ready["state"] == "ready", ready
+    assert ready["stats"]["files"]["count"] == 3
+    archive = download_zip(study.client, export["_id"])
+    documents = [orjson.loads(line) for line in archive.read(archive.namelist()[0]).split(b"\n")]
+    photos = [doc["c_photo"] for doc in documents if doc.get("c_photo")]
+    assert len(photos) == 3 and all("storageId" not in photo for photo in photos)
+    original = study.client.get(f"c_patients/{study.patient_ids[0]}/c_photo/content").content
+    assert original[:8] == b"\x89PNG\r\n\x1a\n"
+    if zip_files:
+        names = [name for name in archive.namelist() if name.startswith("files/")]
+        assert len(names) == 3 and names[0].startswith("files/0000000000.c_patients.")
+        assert names[0].endswith(".png")
+        assert sorted("/" + name for name in names) == sorted(photo["path"] for photo in photos)
+        assert archive.read(names[0]) == original
+        assert ready["stats"]["files"]["size"] == 0
+    else:
+        listed = study.client.get(f"exports/{export['_id']}/files").json()
+        assert listed["object"] == "list" and len(listed["data"]) == 3
+        assert all("key" not in facet for facet in listed["data"])
+        first = study.client.get(f"exports/{export['_id']}/files/0000000000")
+        assert first.status_code == 200 and first.content == original
+        assert ready["stats"]["files"]["size"] == sum(facet["size"] for facet in listed["data"])
+        assert_fault(study.client.get(f"exports/{export['_id']}/files/12"), "cortex.invalidArgument.unspecified", 400)
+        assert_fault(study.client.get(f"exports/{export['_id']}/files/0000000099"), "cortex.notFound.file", 404)
+    assert "files.completed" in [event["name"] for event in ready["events"]]

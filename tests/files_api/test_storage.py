@@ -97,6 +97,10 @@ def test_a_replacement_counts_its_net_size(world):
     set_limit(world, 1000)
     assert world.upload(b"x" * 800, "a.png").status_code == 200
     assert world.upload(b"y" * 900, "b.png").status_code == 200  # the 800 bytes it replaces go
+    raw = world.admin.put(f"{world.base}/c_photo?filename=c.png", content=b"w" * 950,
+                          headers={"Content-Type": "image/png"})  # with Content-Length: the early check too
+    assert raw.status_code == 200, raw.text
+    assert world.upload(b"y" * 900, "b.png").status_code == 200
     assert world.usage()["used"] == 900 and len(world.stored_keys()) == 1
     assert_fault(world.upload(b"z" * 1001, "c.png"), "cortex.tooLarge.storageLimit", 413)
     assert world.usage()["used"] == 900 and len(world.stored_keys()) == 1  # the old file is kept

@@ -17,6 +17,7 @@ import click
 from opencortex.cli.context import CommandContext, pass_context
 from opencortex.cli.output import emit
 from opencortex.demo.load import DEMO_PATIENTS, ensure_study
+from opencortex.files.demo_images import attach_demo_images
 from opencortex.model.accounts import create_account, find_account_by_email
 from opencortex.model.apps import app_secret, create_app, list_apps, random_alphanumeric, set_app_enabled
 from opencortex.model.orgs import create_org, find_org
@@ -40,7 +41,9 @@ def demo_command(context: CommandContext, as_json: bool) -> None:
         org = find_org(connection, DEMO_ORG)
         admin = find_account_by_email(connection, org["id"], DEMO_EMAIL) if org else None
     if org and admin and ensure_study(runtime, org["id"], admin):
-        click.echo(f"Loaded the demo study model: c_sites and {DEMO_PATIENTS} c_patients.", err=True)
+        photos = attach_demo_images(runtime, org)
+        click.echo(f"Loaded the demo study model: c_sites and {DEMO_PATIENTS} c_patients "
+                   f"({len(photos)} with a photo).", err=True)
     settings = runtime.settings
     url = f"http://{settings.host}:{settings.port}"
     credentials["url"] = url

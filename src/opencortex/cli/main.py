@@ -11,6 +11,7 @@ from opencortex.cli.admin import account_group, app_group, org_group, token_grou
 from opencortex.cli.context import CommandContext
 from opencortex.cli.demo import demo_command
 from opencortex.cli.exports import export_group
+from opencortex.cli.imports import import_command
 from opencortex.cli.output import emit
 from opencortex.cli.serve import serve_command
 from opencortex.cli.workers import worker_command
@@ -42,5 +43,5 @@ def init_command(context: CommandContext, as_json: bool) -> None:
 
 
 for command in (org_group, account_group, app_group, token_group, serve_command, demo_command, worker_command,
-                export_group):
+                export_group, import_command):
     cli.add_command(command)

@@ -149,7 +149,7 @@ def export_json(row: dict[str, Any], *, include_events: bool = False) -> dict[st
     if row["sha256"]:
         document["sha256"] = row["sha256"]
     if row["files"]:
-        document["files"] = row["files"]
+        document["files"] = [{key: value for key, value in facet.items() if key != "key"} for facet in row["files"]]
     if include_events:
         document["events"] = row["events"]
     return document

@@ -23,6 +23,7 @@ from opencortex.clock import as_utc, utcnow
 from opencortex.exports.archive import ZipStreamWriter
 from opencortex.exports.formats import CSV, open_format_writer
 from opencortex.exports.formats.csv_writer import CsvOptions
+from opencortex.exports.files import CopyResult, FileCollector, copy_files
 from opencortex.exports.formats.dictionary import DICTIONARY_NAME, write_dictionary
 from opencortex.exports.manifest import ExportParameters, ManifestEntry, build_manifest, encode_manifest
 from opencortex.exports.naming import data_entry_name
@@ -57,6 +58,7 @@ class Outcome:
     store_key: str
     size: int
     events: list[dict[str, Any]] = field(default_factory=list)
+    files: list[dict[str, Any]] = field(default_factory=list)  # stored beside the archive
 
 
 def output_prefix(export_id: str, attempt: int | None = None) -> str:
@@ -104,6 +106,8 @@ def run_export(runtime: Runtime, job: dict[str, Any], heartbeat: Heartbeat) -> O
                 csv_options = CsvOptions.from_json(params["csv"]) if params["format"] == CSV else None
                 formatter = open_format_writer(params["format"], csv_options=csv_options)
                 entry_name = data_entry_name(as_utc(job["created"]), params["format"])
+                collector = (FileCollector(job["id"], job["org_id"], definition.plural_name, definition,
+                                           params["zipFiles"]) if params["exportFiles"] else None)
                 events.append(event("cursor.started"))
                 entries: list[ManifestEntry] = []
                 try:
@@ -111,6 +115,8 @@ def run_export(runtime: Runtime, job: dict[str, Any], heartbeat: Heartbeat) -> O
                     entry.write(formatter.begin())
                     for rows in instances.scan(where, BATCH_SIZE):
                         documents = plan.serialise_rows(rows, instances.load_expanded)
+                        if collector is not None:
+                            collector.rewrite(documents)
                         entry.write(formatter.write_documents(documents))
                         progress["docs"] = formatter.records
                         beat()
@@ -133,6 +139,17 @@ def run_export(runtime: Runtime, job: dict[str, Any], heartbeat: Heartbeat) -> O
                     dictionary = write_dictionary(columns, _describer(definition), csv_options)
                     entries.append(ManifestEntry.from_info(
                         zip_writer.write_entry(DICTIONARY_NAME, [dictionary]), "dictionary"))
+                copied = CopyResult()
+                if collector is not None:
+                    progress["phase"] = "files"
+                    events.append(event("files.started", {"files": collector.count}))
+                    try:
+                        copied = copy_files(collector, store, zip_writer,
+                                            output_prefix(job["id"], job["attempts"]), beat)
+                    finally:
+                        collector.close()
+                    entries += copied.entries
+                    events.append(event("files.completed", {"files": copied.count, "skipped": copied.skipped}))
         manifest = build_manifest(_parameters(params), entries, as_of=as_of, export_id=job["id"],
                                   created=as_utc(job["created"]))
         zip_writer.write_entry("manifest.json", [encode_manifest(manifest)])
@@ -155,9 +172,9 @@ def run_export(runtime: Runtime, job: dict[str, Any], heartbeat: Heartbeat) -> O
         "location": 4,
         "creator": job["creator"],
     }
-    stats = {"docs": {"count": entries[0].records}, "files": {"count": 0, "size": 0}}
+    stats = {"docs": {"count": entries[0].records}, "files": {"count": copied.count, "size": copied.size}}
     return Outcome(stats=stats, data_file=data_file, sha256=stored.sha256, store_key=stored.key,
-                   size=stored.size, events=events)
+                   size=stored.size, events=events, files=copied.stored)
 
 
 def _source(connection: Any, dialect: str, job: dict[str, Any]) -> tuple[ObjectDefinition, Instances, Any]:

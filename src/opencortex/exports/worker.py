@@ -125,6 +125,7 @@ class ExportWorker:
             self._finish_error(job, faults.export_failed("The export failed on the server.").to_json())
             return
         values = {"stats": outcome.stats, "data_file": outcome.data_file, "sha256": outcome.sha256,
+                  "files": outcome.files or None,
                   "progress": {"phase": "done", "docs": outcome.stats["docs"]["count"],
                                "total": outcome.stats["docs"]["count"], "bytes": outcome.size}}
         try:
@@ -134,8 +135,12 @@ class ExportWorker:
                 if finished:
                     # The archive counts against the org's storage; over the limit, the export
                     # fails (this raises, and the whole transaction, "ready" included, rolls back).
+                    owner = StorageOwner(object="export", id=job["id"])
                     record_stored(connection, self.runtime.settings, job["org_id"], outcome.store_key,
-                                  outcome.size, EXPORT, StorageOwner(object="export", id=job["id"]))
+                                  outcome.size, EXPORT, owner)
+                    for stored_file in outcome.files:
+                        record_stored(connection, self.runtime.settings, job["org_id"], stored_file["key"],
+                                      stored_file["size"], EXPORT, owner)
         except faults.Fault as fault:
             remove_output(self.runtime, job["org_id"], job["id"], attempt=job["attempts"])
             self._finish_error(job, fault.to_json())

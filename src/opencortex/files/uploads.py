@@ -115,6 +115,7 @@ class UploadPlan:
     filename: str | None = None  # known up front for a target; from the request for a direct upload
     mime: str | None = None
     viewer: Viewer | None = field(default=None, compare=False)  # the direct upload's caller
+    replaces_bytes: int = 0  # what a direct upload replaces, for the early storage check
 
     @property
     def key(self) -> str:
@@ -164,7 +165,8 @@ class FileUploads:
                 raise faults.write_once("Value can only be set once.", path=property_path)
             if not replace and isinstance(stored, dict) and stored.get("state") == READY:
                 raise faults.file_exists(path=property_path)
-            check_room(connection, self.settings, org["id"], 0)
+            replaces = _stored_size(stored)
+            check_room(connection, self.settings, org["id"], -replaces)
         return UploadPlan(
             org=org,
             object_name=instances.definition.name,
@@ -176,6 +178,7 @@ class FileUploads:
             max_bytes=self.settings.max_upload_bytes,
             replace=replace,
             viewer=viewer,
+            replaces_bytes=replaces,
         )
 
     def plan_target(self, org: dict[str, Any], token: str) -> UploadPlan:
@@ -228,7 +231,7 @@ class FileUploads:
             check_accepted_mime(self.runtime, plan, mime)
             if declared_size is not None:
                 with self.runtime.database.connect() as connection:
-                    check_room(connection, self.settings, plan.org["id"], declared_size)
+                    check_room(connection, self.settings, plan.org["id"], declared_size - plan.replaces_bytes)
             plan = replace(plan, filename=name, mime=mime)
         return plan, UploadSink(self.store, plan.key, plan.max_bytes)
 
@@ -497,6 +500,15 @@ def _pending_facet(instances: Instances, body: dict[str, Any], target: UploadTar
                 return
     raise faults.upload_expired(
         "The property was written again since; use the newest upload target.", path="token"
+    )
+
+
+def _stored_size(value: Any) -> int:
+    """The bytes a stored File value holds (its facets that have bytes)."""
+    if not isinstance(value, dict):
+        return 0
+    return sum(
+        int(facet.get("size") or 0) for facet in facets_of(value) if isinstance(facet.get("storageId"), str)
     )
 
 

@@ -97,6 +97,38 @@ def download_data_file(export_id: str, request: Request, caller: AdministratorDe
     return download_response(request, _download(runtime, row))
 
 
+@router.get("/{org}/v2/exports/{export_id}/files")
+def list_export_files(export_id: str, request: Request, caller: AdministratorDep, runtime: RuntimeDep) -> Response:
+    """Files an export stored beside its archive (``exportFiles`` with ``zipFiles: false``)."""
+    skip = _integer(request.query_params.get("skip"), "skip", 0, 9_999_999_999, default=0)
+    limit = _integer(request.query_params.get("limit"), "limit", 1, 999, default=100)
+    with runtime.database.connect() as connection:
+        row = service.get_export(connection, caller.org["id"], export_id)
+    shown = export_json(row).get("files") or []
+    return listing(shown[skip:skip + limit], len(shown) > skip + limit)
+
+
+@router.get("/{org}/v2/exports/{export_id}/files/{number}")
+def download_export_file(export_id: str, number: str, request: Request, caller: AdministratorDep,
+                         runtime: RuntimeDep) -> Response:
+    if len(number) != 10 or not number.isdigit():
+        raise faults.invalid_argument("invalid file specification", path=number)
+    with runtime.database.connect() as connection:
+        row = service.get_export(connection, caller.org["id"], export_id)
+    facet = next((item for item in row["files"] or [] if item["name"] == number), None)
+    if facet is None:
+        raise faults.file_not_found("File not found.", path=f"/exports/{export_id}/files/{number}")
+    if wants_json(request):
+        return document({key: value for key, value in facet.items() if key != "key"})
+    with runtime.database.begin() as connection:
+        record_audit(connection, caller.org["id"], "export.file.download", facet["path"],
+                     principal=caller.principal.account_id)
+    store = open_file_store(runtime.settings, runtime.master_key)
+    return download_response(request, Download(store=store, key=facet["key"], size=facet["size"], md5=facet["ETag"],
+                                               mime=facet["mime"] or "application/octet-stream",
+                                               filename=f"{number}{facet['originalPath']}"))
+
+
 def _download(runtime: Runtime, row: dict[str, Any]) -> Download:
     facet = row["data_file"]
     return Download(store=open_file_store(runtime.settings, runtime.master_key), key=service.archive_key(row["id"], row["attempts"]),

@@ -1,0 +1,91 @@
+"""``opencortex import``: load an NDJSON file of instances into an object, all or nothing."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import BinaryIO
+
+import click
+
+from opencortex import faults
+from opencortex.acl.viewer import Viewer, as_principal
+from opencortex.cli.context import CommandContext, fault_to_click, pass_context
+from opencortex.cli.output import emit
+from opencortex.instances.bulk import BATCH_SIZE, MAX_PROBLEMS, ImportReport, import_ndjson
+
+
+@click.command("import")
+@click.option("--org", "org_code", required=True, help="The org's code.")
+@click.option("--object", "object_name", required=True, help="The object (name or plural name).")
+@click.option("--as", "email", help="The account importing: createAcl and property access apply, and it owns "
+                                    "the instances. Without it, the import has full access (like an export "
+                                    "without principal).")
+@click.option("--keep-ids", is_flag=True, help="Keep each line's _id, created and updated (when present); "
+                                               "otherwise fresh ones are given.")
+@click.option("--batch-size", type=click.IntRange(1, 100_000), default=BATCH_SIZE, show_default=True,
+              help="Rows per INSERT statement.")
+@click.option("--max-problems", type=click.IntRange(1, 100_000), default=MAX_PROBLEMS, show_default=True,
+              help="Bad lines to report before giving up.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@click.argument("file", type=click.Path(dir_okay=False, allow_dash=True, path_type=Path))
+@pass_context
+def import_command(context: CommandContext, org_code: str, object_name: str, email: str | None, keep_ids: bool,
+                   batch_size: int, max_problems: int, as_json: bool, file: Path) -> None:
+    """Import FILE (NDJSON, one instance per line; - for standard input) into an object.
+
+    Every line is validated as a create through the API would validate it. Everything is written
+    in one transaction: when any line is bad, the bad lines are listed with their numbers and
+    nothing is written (exit status 1). An export's NDJSON data file can be imported as it is.
+    """
+    org = context.org(org_code)
+    runtime = context.runtime
+    try:
+        if email is None:
+            viewer = Viewer.system(org["id"])
+        else:
+            with runtime.database.connect() as connection:
+                viewer = as_principal(connection, org["id"], email)
+        if str(file) == "-":
+            report = _run(context, org["id"], object_name, viewer, sys.stdin.buffer, None, keep_ids, batch_size,
+                          max_problems)
+        else:
+            with file.open("rb") as handle:
+                report = _run(context, org["id"], object_name, viewer, handle, file.stat().st_size, keep_ids,
+                              batch_size, max_problems)
+    except OSError as error:
+        raise click.ClickException(f"Cannot read {file}: {error.strerror or error}") from None
+    except faults.Fault as error:
+        raise fault_to_click(error) from None
+    rate = report.imported / report.seconds if report.seconds and report.imported else 0
+    if report.committed:
+        lines = [f"Imported {report.imported} {report.object} instances in {report.seconds:.1f} s "
+                 f"({rate:,.0f}/s)."]
+    else:
+        shown = len(report.problems)
+        lines = [f"Nothing imported: {shown}{'+' if report.more_problems else ''} bad "
+                 f"line{'s' if shown != 1 else ''} in {report.lines} read."]
+        lines += ["  " + problem.describe() for problem in report.problems]
+        if report.more_problems:
+            lines.append(f"  ... stopped after {shown} bad lines (--max-problems).")
+    emit(as_json, report.to_json(), lines)
+    if not report.committed:
+        sys.exit(1)
+
+
+def _run(context: CommandContext, org_id: str, object_name: str, viewer: Viewer, handle: BinaryIO,
+         size: int | None, keep_ids: bool, batch_size: int, max_problems: int) -> ImportReport:
+    database = context.runtime.database
+    if size is None:  # standard input: no length to show progress against
+        return import_ndjson(database, org_id, object_name, viewer, handle, keep_ids=keep_ids,
+                             batch_size=batch_size, max_problems=max_problems)
+    with click.progressbar(length=size, label="Importing", file=sys.stderr, show_eta=True) as bar:
+        done = 0
+
+        def progress(read: int) -> None:
+            nonlocal done
+            bar.update(read - done)
+            done = read
+
+        return import_ndjson(database, org_id, object_name, viewer, handle, keep_ids=keep_ids,
+                             batch_size=batch_size, max_problems=max_problems, progress=progress)

@@ -1,0 +1,229 @@
+"""``opencortex import``: NDJSON in, validated like the API, one transaction, all or nothing."""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from pathlib import Path
+
+import orjson
+import pytest
+import sqlalchemy as sa
+from click.testing import CliRunner
+
+from opencortex.acl.viewer import Viewer
+from opencortex.cli.main import cli
+from opencortex.demo.study import PATIENTS, SITES, patient_bodies
+from opencortex.exports.worker import ExportWorker
+from opencortex.instances.bulk import import_ndjson
+from opencortex.model.accounts import create_account
+from opencortex.model.objects import create_object, update_object
+from opencortex.store.tables import documents
+from tests.instances.conftest import load_study
+from tests.support.platform import PASSWORD, CortexClient, OrgFixture, open_test_client, seed_org
+
+
+def write_ndjson(path: Path, bodies: list[dict]) -> Path:
+    path.write_bytes(b"\n".join(orjson.dumps(body) for body in bodies) + b"\n")
+    return path
+
+
+def count(platform: OrgFixture, object_name: str = "c_patient", org_id: str | None = None) -> int:
+    with platform.runtime.database.connect() as connection:
+        return connection.execute(sa.select(sa.func.count()).select_from(documents).where(
+            documents.c.org_id == (org_id or platform.org["id"]), documents.c.object == object_name)).scalar_one()
+
+
+def invoke(platform: OrgFixture, *args: str):
+    settings = platform.runtime.settings
+    return CliRunner().invoke(cli, ["--data-dir", str(settings.data_dir), "--database-url", settings.database_url,
+                                    "import", *args], catch_exceptions=False)
+
+
+def viewer_of(account: dict) -> Viewer:
+    return Viewer(account["org_id"], account["id"], frozenset(account["roles"]))
+
+
+def test_a_valid_file_is_imported_with_the_right_count(platform, tmp_path):
+    site_ids, _ = load_study(platform, 0)
+    path = write_ndjson(tmp_path / "patients.ndjson", list(patient_bodies(2500, site_ids)))
+    result = invoke(platform, "--org", platform.code, "--object", "c_patients", "--as", platform.admin["email"],
+                    "--json", str(path))
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["committed"] is True and summary["imported"] == 2500 and summary["problems"] == []
+    assert count(platform) == 2500
+
+    with open_test_client(platform.runtime) as http:
+        client = CortexClient(http, platform.code, platform.session_app.key)
+        client.login(platform.admin["email"], PASSWORD)
+        first = client.get("c_patients", params={"where": json.dumps({"c_number": "S-0000001"})}).json()["data"][0]
+    assert first["c_number"] == "S-0000001"  # file order is _id order
+    assert first["owner"]["_id"] == platform.admin["id"] and first["creator"]["_id"] == platform.admin["id"]
+    assert all("_id" in visit for visit in first["c_visits"])  # stored exactly as a create stores it
+
+
+def test_bad_lines_are_reported_with_their_numbers_and_nothing_is_written(platform, tmp_path):
+    site_ids, _ = load_study(platform, 0)
+    bodies = [orjson.dumps(body) for body in patient_bodies(1500, site_ids)]
+    bodies[1] = orjson.dumps({**orjson.loads(bodies[1]), "c_gender": "x"})  # line 2: not in the enum
+    bodies[3] = b'{"c_number": "S-broken",'  # line 4: not JSON
+    bodies[4] = orjson.dumps({**orjson.loads(bodies[4]), "c_unknown": 1})  # line 5: no such property
+    bodies[6] = orjson.dumps({**orjson.loads(bodies[6]), "c_number": "S-0000001"})  # line 7: unique clash
+    bodies[1200] = b"[1, 2]"  # line 1201: not an object
+    path = tmp_path / "patients.ndjson"
+    path.write_bytes(b"\n".join(bodies) + b"\n")
+
+    result = invoke(platform, "--org", platform.code, "--object", "c_patient", "--json", str(path))
+    assert result.exit_code == 1
+    summary = json.loads(result.stdout)
+    assert summary["committed"] is False and summary["imported"] == 0 and summary["lines"] == 1500
+    assert [problem["line"] for problem in summary["problems"]] == [2, 4, 5, 7, 1201]
+    by_line = {problem["line"]: problem["fault"] for problem in summary["problems"]}
+    assert by_line[2]["faults"][0]["path"] == "c_gender"
+    assert by_line[4]["errCode"] == "cortex.invalidArgument.invalidJSON"
+    assert by_line[5]["faults"][0]["path"] == "c_unknown"
+    assert by_line[7]["errCode"] == "cortex.conflict.exists" and by_line[7]["path"] == "c_number"
+    assert count(platform) == 0
+
+    human = invoke(platform, "--org", platform.code, "--object", "c_patient", str(path))
+    assert human.exit_code == 1
+    assert "line 2: c_gender:" in human.output and "line 7: c_number:" in human.output
+    assert count(platform) == 0
+
+
+def test_problems_stop_at_the_cap(platform, tmp_path):
+    load_study(platform, 0)
+    path = write_ndjson(tmp_path / "bad.ndjson", [{"c_gender": "x"}] * 30)
+    report = import_ndjson(platform.runtime.database, platform.org["id"], "c_patients",
+                           viewer_of(platform.admin), path.open("rb"), max_problems=10)
+    assert not report.committed and report.more_problems
+    assert [problem.line for problem in report.problems] == list(range(1, 11))
+    assert count(platform) == 0
+
+
+def test_create_acl_and_property_access_apply_as_for_the_api(platform, tmp_path):
+    site_ids, _ = load_study(platform, 0)
+    with platform.runtime.database.begin() as connection:
+        nobody = create_account(connection, platform.org["id"], email="nobody@acme.test", password=PASSWORD,
+                                roles=[])
+    patients = write_ndjson(tmp_path / "patients.ndjson", list(patient_bodies(20, site_ids)))
+    sites = write_ndjson(tmp_path / "sites.ndjson", [{"c_name": "Elsewhere", "c_country": "NZ"}])
+
+    refused = invoke(platform, "--org", platform.code, "--object", "c_patients", "--as", nobody["email"],
+                     str(patients))
+    assert refused.exit_code == 1 and "create" in refused.output.lower()
+    assert count(platform) == 0
+    # The provider may create patients but not sites (createAcl), exactly as through the API.
+    provider = invoke(platform, "--org", platform.code, "--object", "c_sites", "--as",
+                      platform.provider["email"], str(sites))
+    assert provider.exit_code == 1
+    assert count(platform, "c_site") == len(site_ids)
+    with open_test_client(platform.runtime) as http:
+        client = CortexClient(http, platform.code, platform.session_app.key)
+        client.login(platform.provider["email"], PASSWORD)
+        through_api = client.post("c_sites", json={"c_name": "Elsewhere"}).json()
+    assert through_api["errCode"] == "cortex.accessDenied.instanceCreate"
+
+    ok = invoke(platform, "--org", platform.code, "--object", "c_patients", "--as", platform.provider["email"],
+                str(patients))
+    assert ok.exit_code == 0, ok.output
+    assert count(platform) == 20
+
+
+def test_instance_acl_is_checked_per_line_as_by_the_api(platform, tmp_path):
+    site_ids, _ = load_study(platform, 0)
+    body = next(patient_bodies(1, site_ids))
+    bad = {**body, "acl": [{"type": 2, "target": platform.provider["id"], "allow": 4}]}
+    report = import_ndjson(platform.runtime.database, platform.org["id"], "c_patients",
+                           viewer_of(platform.admin), io.BytesIO(orjson.dumps(bad)))
+    assert not report.committed and report.problems[0].line == 1
+    with open_test_client(platform.runtime) as http:
+        client = CortexClient(http, platform.code, platform.session_app.key)
+        client.login(platform.admin["email"], PASSWORD)
+        through_api = client.post("c_patients", json=bad).json()
+    assert {key: report.problems[0].fault[key] for key in ("errCode", "path")} == {
+        key: through_api[key] for key in ("errCode", "path")} == {
+        "errCode": "cortex.invalidArgument.unspecified", "path": "acl[0]"}
+
+    grant = {"type": 1, "target": platform.provider["id"], "allow": 4}
+    report = import_ndjson(platform.runtime.database, platform.org["id"], "c_patients",
+                           viewer_of(platform.admin), io.BytesIO(orjson.dumps({**body, "acl": [grant]})))
+    assert report.committed and report.imported == 1
+    with platform.runtime.database.connect() as connection:
+        stored = connection.execute(sa.select(documents.c.acl).where(documents.c.object == "c_patient")).scalar_one()
+    assert stored == [grant]
+
+
+def _export_ndjson(platform: OrgFixture, client: CortexClient, objects: str) -> list[dict]:
+    created = client.post("exports", json={"label": f"All {objects}", "objects": objects}).json()
+    worker = ExportWorker(platform.runtime, concurrency=1)
+    while worker.run_once():
+        pass
+    response = client.get(f"exports/{created['_id']}/dataFile/content", headers={"Accept": "application/zip"})
+    assert response.status_code == 200, response.text
+    archive = zipfile.ZipFile(io.BytesIO(response.content))
+    data = archive.read(next(name for name in archive.namelist() if name.endswith(".ndjson")))
+    return [orjson.loads(line) for line in data.split(b"\n")]
+
+
+@pytest.mark.parametrize("keep_ids", [True, False])
+def test_an_export_imported_into_an_empty_org_reproduces_the_data(platform, tmp_path, keep_ids):
+    load_study(platform, 60)
+    runtime = platform.runtime
+    beta = seed_org(runtime, "beta")
+    with runtime.database.begin() as connection:  # the same model, no instances
+        create_object(connection, beta.org["id"], {**SITES, "properties": [p for p in SITES["properties"]
+                                                                           if p["type"] != "List"]})
+        create_object(connection, beta.org["id"], PATIENTS)
+        update_object(connection, beta.org["id"], "c_site", {"properties": SITES["properties"]})
+
+    with open_test_client(runtime) as http:
+        source = CortexClient(http, platform.code, platform.session_app.key)
+        source.login(platform.admin["email"], PASSWORD)
+        target = CortexClient(http, beta.code, beta.session_app.key)
+        target.login(beta.admin["email"], PASSWORD)
+        exported = {objects: _export_ndjson(platform, source, objects) for objects in ("c_sites", "c_patients")}
+        for objects, docs in exported.items():
+            path = write_ndjson(tmp_path / f"{objects}.ndjson", docs)
+            args = ["--org", "beta", "--object", objects, "--as", beta.admin["email"], str(path)]
+            result = invoke(platform, *(["--keep-ids"] if keep_ids else []), *args)
+            assert result.exit_code == 0, result.output
+        again = {objects: _export_ndjson(beta, target, objects) for objects in ("c_sites", "c_patients")}
+
+    def comparable(doc: dict) -> dict:
+        ignored = {"owner", "creator"} if keep_ids else {"owner", "creator", "_id", "created", "c_site"}
+        return {key: value for key, value in doc.items() if key not in ignored}
+
+    for objects in ("c_sites", "c_patients"):
+        assert len(again[objects]) == len(exported[objects]) > 0
+        assert [comparable(doc) for doc in again[objects]] == [comparable(doc) for doc in exported[objects]]
+        assert all(doc["owner"]["_id"] == beta.admin["id"] for doc in again[objects])
+    if keep_ids:
+        assert again["c_patients"] == [
+            {**doc, "owner": {"_id": beta.admin["id"], "object": "account"},
+             "creator": {"_id": beta.admin["id"], "object": "account"}}
+            for doc in exported["c_patients"]
+        ]
+    else:  # fresh ids, in file order
+        assert [doc["_id"] for doc in again["c_patients"]] == sorted(doc["_id"] for doc in again["c_patients"])
+        assert not {doc["_id"] for doc in again["c_patients"]} & {doc["_id"] for doc in exported["c_patients"]}
+
+
+def test_keep_ids_refuses_bad_and_taken_ids(platform, tmp_path):
+    site_ids, _ = load_study(platform, 0)
+    first, second, third = patient_bodies(3, site_ids)
+    good = {**first, "_id": "65f0c0ffee0000000000aa01", "created": "2024-03-01T10:00:00.000Z"}
+    path = write_ndjson(tmp_path / "ids.ndjson", [
+        good,
+        {**second, "_id": "not-an-id"},
+        {**third, "_id": "65f0c0ffee0000000000aa01"},  # the same _id as line 1
+        {**third, "c_number": "S-9", "created": "yesterday"},
+    ])
+    report = import_ndjson(platform.runtime.database, platform.org["id"], "c_patients",
+                           viewer_of(platform.admin), path.open("rb"), keep_ids=True)
+    assert not report.committed
+    assert [(problem.line, problem.fault.get("path")) for problem in report.problems] == [
+        (2, "_id"), (3, "_id"), (4, "created")]
+    assert count(platform) == 0
