@@ -16,6 +16,9 @@ from typing import Any
 import httpx
 import pytest
 
+from opencortex.runtime import Runtime
+from opencortex.settings import Settings
+
 OPENCORTEX = str(Path(sys.executable).with_name("opencortex"))
 
 
@@ -75,3 +78,54 @@ def live_server(database_url: str, tmp_path: Path) -> Iterator[LiveServer]:
         process.kill()
         process.wait()
     log.close()
+
+
+def start_worker(server: LiveServer, log: Path, *extra: str) -> subprocess.Popen[bytes]:
+    handle = log.open("ab")
+    return subprocess.Popen([OPENCORTEX, "worker", *extra], env=server.env, stdout=handle, stderr=subprocess.STDOUT)
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def wait_for(predicate, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.1)
+    pytest.fail(f"timed out waiting for {what}")
+
+
+@pytest.fixture
+def cluster(database_url: str, tmp_path: Path):
+    """A server with no worker in it; tests start `opencortex worker` processes themselves."""
+    port = free_port()
+    env = dict(os.environ, OPENCORTEX_DATA_DIR=str(tmp_path / "var"), OPENCORTEX_DATABASE_URL=database_url,
+               OPENCORTEX_PORT=str(port))
+    runtime = Runtime.open(Settings.from_env(env))
+    log = (tmp_path / "server.log").open("wb")
+    process = subprocess.Popen([OPENCORTEX, "serve", "--no-worker"], env=env, stdout=log, stderr=subprocess.STDOUT)
+    server = LiveServer(url=f"http://127.0.0.1:{port}", env=env, demo={}, process=process)
+    try:
+        wait_for(lambda: _up(server.url), 30, "the server")
+        yield server, runtime, tmp_path
+    finally:
+        stop(process)
+        log.close()
+        runtime.close()
+
+
+def _up(url: str) -> bool:
+    try:
+        return httpx.get(f"{url}/x/v2").status_code == 404
+    except httpx.TransportError:
+        return False

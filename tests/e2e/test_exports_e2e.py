@@ -8,10 +8,7 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import signal
-import subprocess
-import time
 import zipfile
 from pathlib import Path
 
@@ -31,9 +28,8 @@ from opencortex.model.objects import create_object, get_object, update_object
 from opencortex.model.orgs import create_org, find_org
 from opencortex.model.validation import validate_create
 from opencortex.runtime import Runtime
-from opencortex.settings import Settings
 from opencortex.store.tables import documents
-from tests.e2e.conftest import OPENCORTEX, LiveServer, free_port
+from tests.e2e.conftest import start_worker, stop, wait_for
 
 PASSWORD = "e2e password 1"
 
@@ -87,57 +83,6 @@ def seed_org(runtime: Runtime, code: str, patients: int) -> tuple[str, str]:
         if rows:
             connection.execute(documents.insert(), rows)
     return key, email
-
-
-def start_worker(server: LiveServer, log: Path, *extra: str) -> subprocess.Popen[bytes]:
-    handle = log.open("ab")
-    return subprocess.Popen([OPENCORTEX, "worker", *extra], env=server.env, stdout=handle, stderr=subprocess.STDOUT)
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
-def wait_for(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    pytest.fail(f"timed out waiting for {what}")
-
-
-@pytest.fixture
-def cluster(database_url: str, tmp_path: Path):
-    """A server with no worker in it; tests start `opencortex worker` processes themselves."""
-    port = free_port()
-    env = dict(os.environ, OPENCORTEX_DATA_DIR=str(tmp_path / "var"), OPENCORTEX_DATABASE_URL=database_url,
-               OPENCORTEX_PORT=str(port))
-    runtime = Runtime.open(Settings.from_env(env))
-    log = (tmp_path / "server.log").open("wb")
-    process = subprocess.Popen([OPENCORTEX, "serve", "--no-worker"], env=env, stdout=log, stderr=subprocess.STDOUT)
-    server = LiveServer(url=f"http://127.0.0.1:{port}", env=env, demo={}, process=process)
-    try:
-        wait_for(lambda: _up(server.url), 30, "the server")
-        yield server, runtime, tmp_path
-    finally:
-        stop(process)
-        log.close()
-        runtime.close()
-
-
-def _up(url: str) -> bool:
-    try:
-        return httpx.get(f"{url}/x/v2").status_code == 404
-    except httpx.TransportError:
-        return False
 
 
 @pytest.mark.e2e

@@ -1,0 +1,125 @@
+"""A horizontal bar chart as a PNG, in pure Python (zlib + a 5x7 bitmap font): no plotting library
+to install for ``make bench``, and the chart is the same on every machine."""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+Color = tuple[int, int, int]
+WHITE: Color = (255, 255, 255)
+INK: Color = (40, 40, 40)
+GRID: Color = (225, 225, 225)
+OURS: Color = (46, 110, 180)
+REFERENCE: Color = (150, 150, 150)
+LIMIT: Color = (230, 140, 40)
+
+# 5x7 glyphs, one 5-bit row per entry (most significant bit on the left).
+_FONT = {
+    "0": (0x0E, 0x11, 0x13, 0x15, 0x19, 0x11, 0x0E), "1": (0x04, 0x0C, 0x04, 0x04, 0x04, 0x04, 0x0E),
+    "2": (0x0E, 0x11, 0x01, 0x02, 0x04, 0x08, 0x1F), "3": (0x1F, 0x02, 0x04, 0x02, 0x01, 0x11, 0x0E),
+    "4": (0x02, 0x06, 0x0A, 0x12, 0x1F, 0x02, 0x02), "5": (0x1F, 0x10, 0x1E, 0x01, 0x01, 0x11, 0x0E),
+    "6": (0x06, 0x08, 0x10, 0x1E, 0x11, 0x11, 0x0E), "7": (0x1F, 0x01, 0x02, 0x04, 0x08, 0x08, 0x08),
+    "8": (0x0E, 0x11, 0x11, 0x0E, 0x11, 0x11, 0x0E), "9": (0x0E, 0x11, 0x11, 0x0F, 0x01, 0x02, 0x0C),
+    "A": (0x0E, 0x11, 0x11, 0x11, 0x1F, 0x11, 0x11), "B": (0x1E, 0x11, 0x11, 0x1E, 0x11, 0x11, 0x1E),
+    "C": (0x0E, 0x11, 0x10, 0x10, 0x10, 0x11, 0x0E), "D": (0x1C, 0x12, 0x11, 0x11, 0x11, 0x12, 0x1C),
+    "E": (0x1F, 0x10, 0x10, 0x1E, 0x10, 0x10, 0x1F), "F": (0x1F, 0x10, 0x10, 0x1E, 0x10, 0x10, 0x10),
+    "G": (0x0E, 0x11, 0x10, 0x17, 0x11, 0x11, 0x0F), "H": (0x11, 0x11, 0x11, 0x1F, 0x11, 0x11, 0x11),
+    "I": (0x0E, 0x04, 0x04, 0x04, 0x04, 0x04, 0x0E), "J": (0x07, 0x02, 0x02, 0x02, 0x02, 0x12, 0x0C),
+    "K": (0x11, 0x12, 0x14, 0x18, 0x14, 0x12, 0x11), "L": (0x10, 0x10, 0x10, 0x10, 0x10, 0x10, 0x1F),
+    "M": (0x11, 0x1B, 0x15, 0x15, 0x11, 0x11, 0x11), "N": (0x11, 0x11, 0x19, 0x15, 0x13, 0x11, 0x11),
+    "O": (0x0E, 0x11, 0x11, 0x11, 0x11, 0x11, 0x0E), "P": (0x1E, 0x11, 0x11, 0x1E, 0x10, 0x10, 0x10),
+    "Q": (0x0E, 0x11, 0x11, 0x11, 0x15, 0x12, 0x0D), "R": (0x1E, 0x11, 0x11, 0x1E, 0x14, 0x12, 0x11),
+    "S": (0x0F, 0x10, 0x10, 0x0E, 0x01, 0x01, 0x1E), "T": (0x1F, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04),
+    "U": (0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x0E), "V": (0x11, 0x11, 0x11, 0x11, 0x11, 0x0A, 0x04),
+    "W": (0x11, 0x11, 0x11, 0x15, 0x15, 0x15, 0x0A), "X": (0x11, 0x11, 0x0A, 0x04, 0x0A, 0x11, 0x11),
+    "Y": (0x11, 0x11, 0x11, 0x0A, 0x04, 0x04, 0x04), "Z": (0x1F, 0x01, 0x02, 0x04, 0x08, 0x10, 0x1F),
+    " ": (0, 0, 0, 0, 0, 0, 0), ".": (0, 0, 0, 0, 0, 0x0C, 0x0C), ",": (0, 0, 0, 0, 0x0C, 0x04, 0x08),
+    ":": (0, 0x0C, 0x0C, 0, 0x0C, 0x0C, 0), "/": (0, 0x01, 0x02, 0x04, 0x08, 0x10, 0),
+    "(": (0x02, 0x04, 0x08, 0x08, 0x08, 0x04, 0x02), ")": (0x08, 0x04, 0x02, 0x02, 0x02, 0x04, 0x08),
+    "-": (0, 0, 0, 0x1F, 0, 0, 0), "_": (0, 0, 0, 0, 0, 0, 0x1F), "%": (0x18, 0x19, 0x02, 0x04, 0x08, 0x13, 0x03),
+    "<": (0x02, 0x04, 0x08, 0x10, 0x08, 0x04, 0x02), ">": (0x08, 0x04, 0x02, 0x01, 0x02, 0x04, 0x08),
+    "=": (0, 0, 0x1F, 0, 0x1F, 0, 0), "~": (0, 0, 0x08, 0x15, 0x02, 0, 0), "+": (0, 0x04, 0x04, 0x1F, 0x04, 0x04, 0),
+    "*": (0, 0x04, 0x15, 0x0E, 0x15, 0x04, 0), "'": (0x04, 0x04, 0x08, 0, 0, 0, 0),
+}
+_UNKNOWN = (0x1F, 0x11, 0x11, 0x11, 0x11, 0x11, 0x1F)
+SCALE = 2
+CHAR_W, CHAR_H = 6 * SCALE, 7 * SCALE  # a glyph and one column of space
+
+
+@dataclass(frozen=True)
+class Bar:
+    label: str
+    value: float
+    text: str
+    color: Color
+
+
+@dataclass(frozen=True)
+class Panel:
+    title: str
+    bars: Sequence[Bar]
+
+
+class Canvas:
+    def __init__(self, width: int, height: int) -> None:
+        self.width, self.height = width, height
+        self.pixels = bytearray(WHITE * (width * height))
+
+    def rect(self, x: int, y: int, w: int, h: int, color: Color) -> None:
+        x0, y0, x1, y1 = max(0, x), max(0, y), min(self.width, x + w), min(self.height, y + h)
+        if x1 <= x0:
+            return
+        row = bytes(color) * (x1 - x0)
+        for yy in range(y0, y1):
+            start = (yy * self.width + x0) * 3
+            self.pixels[start:start + len(row)] = row
+
+    def text(self, x: int, y: int, text: str, color: Color = INK) -> None:
+        for index, char in enumerate(text.upper()):
+            glyph = _FONT.get(char, _UNKNOWN)
+            for row, bits in enumerate(glyph):
+                for column in range(5):
+                    if bits & (0x10 >> column):
+                        self.rect(x + index * CHAR_W + column * SCALE, y + row * SCALE, SCALE, SCALE, color)
+
+    def png(self) -> bytes:
+        raw = b"".join(b"\x00" + bytes(self.pixels[y * self.width * 3:(y + 1) * self.width * 3])
+                       for y in range(self.height))
+
+        def chunk(kind: bytes, payload: bytes) -> bytes:
+            return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
+
+        header = struct.pack(">IIBBBBB", self.width, self.height, 8, 2, 0, 0, 0)
+        return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw, 9))
+                + chunk(b"IEND", b""))
+
+
+def bar_chart(panels: Sequence[Panel], path: Path, *, title: str) -> None:
+    """Panels of horizontal bars, each scaled to its own largest value, written to ``path``."""
+    label_chars = max([len(bar.label) for panel in panels for bar in panel.bars] + [10])
+    text_chars = max([len(bar.text) for panel in panels for bar in panel.bars] + [4])
+    margin, row_h, bar_w = 16, CHAR_H + 10, 520
+    label_w = label_chars * CHAR_W + 12
+    width = margin * 2 + label_w + bar_w + 12 + text_chars * CHAR_W
+    height = margin * 2 + CHAR_H + 14 + sum(CHAR_H + 14 + row_h * len(panel.bars) + 16 for panel in panels)
+    canvas = Canvas(width, height)
+    canvas.text(margin, margin, title)
+    y = margin + CHAR_H + 14
+    for panel in panels:
+        canvas.text(margin, y, panel.title)
+        y += CHAR_H + 14
+        top = max([bar.value for bar in panel.bars] + [1e-9])
+        for quarter in range(5):
+            canvas.rect(margin + label_w + bar_w * quarter // 4, y - 4, 1, row_h * len(panel.bars) + 4, GRID)
+        for bar in panel.bars:
+            canvas.text(margin + label_w - 12 - len(bar.label) * CHAR_W, y + 3, bar.label)
+            length = max(1, round(bar_w * bar.value / top)) if bar.value > 0 else 0
+            canvas.rect(margin + label_w, y, length, row_h - 4, bar.color)
+            canvas.text(margin + label_w + length + 8, y + 3, bar.text)
+            y += row_h
+        y += 16
+    path.write_bytes(canvas.png())
