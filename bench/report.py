@@ -159,12 +159,20 @@ def _panel(item: dict[str, Any]) -> Panel:
         if row.get("skipped"):
             continue
         color = OURS if row["kind"] == "export" else (LIMIT if row["key"] == "reencode" else REFERENCE)
-        bars.append(Bar(_short(row["label"]), row["docs_per_s"], f"{row['docs_per_s']:,.0f}", color))
+        bars.append(Bar(_short(row["key"], row["label"]), row["docs_per_s"], f"{row['docs_per_s']:,.0f}", color))
     return Panel(f"{_db_name(item['db'])}, {item['docs']:,} docs", bars)
 
 
-def _short(label: str) -> str:
-    return label.replace("export ", "").replace(" (~20%)", "")[:38]
+SHORT = {
+    "ndjson": "NDJSON", "json": "JSON", "csv": "CSV", "expand": "NDJSON + expand c_site",
+    "where": "NDJSON + where (20%)", "principal": "NDJSON + principal (50%)",
+    "passthrough": "passthrough limit", "reencode": "re-encode limit", "sqlite3": "sqlite3 -json",
+    "copy": "COPY TO STDOUT",
+}
+
+
+def _short(key: str, label: str) -> str:
+    return SHORT.get(key, label)[:38]
 
 
 def _db_name(db: str) -> str:

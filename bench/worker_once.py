@@ -6,7 +6,8 @@ Prints one JSON line: whether a job ran, the CPU seconds of ``run_once`` (user +
 before it and the process's peak RSS at exit, both in bytes. The peak includes the interpreter and
 every imported module, as a worker's would.
 
-The peak is the kernel's high-water mark of this process's memory (``VmHWM``), not
+The peak is the kernel's high-water mark of this process's memory (``VmHWM``), reset just before
+``run_once`` (so a transient peak while importing modules does not count), not
 ``getrusage().ru_maxrss``: Linux carries ``ru_maxrss`` across ``execve``, so a child started by
 a big parent (the benchmark, at ~180 MB) would report the parent's size instead of its own.
 """
@@ -44,6 +45,10 @@ def main(argv: list[str] | None = None) -> int:
     runtime = Runtime.open(Settings(data_dir=args.data_dir, database_url=args.database_url), migrate=False)
     try:
         worker = ExportWorker(runtime, concurrency=1)
+        try:
+            Path("/proc/self/clear_refs").write_text("5")  # reset VmHWM to the current RSS
+        except OSError:
+            pass
         before = _status("VmRSS")
         cpu = _cpu()
         ran = worker.run_once()

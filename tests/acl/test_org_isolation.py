@@ -53,7 +53,7 @@ ROUTES = sorted(set(app_routes(create_app(Settings(data_dir=Path("var"), databas
 
 # How each path parameter is filled: with B's id (or name) for it. A route with any other
 # parameter fails this test until it is added here.
-PARAMETERS = {"org", "account_id", "name", "plural", "instance_id", "path", "export_id", "token"}
+PARAMETERS = {"org", "account_id", "name", "plural", "instance_id", "path", "export_id", "token", "number"}
 
 
 @dataclass
@@ -116,7 +116,7 @@ def two_orgs(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
         export_id = response.json()["_id"]
         b_ids = {
             "org": b.code, "account_id": b.admin["id"], "name": "c_beta_only", "plural": "c_things",
-            "instance_id": instances["beta"], "path": "c_name", "export_id": export_id,
+            "instance_id": instances["beta"], "path": "c_name", "export_id": export_id, "number": "0000000000",
             "token": "beta-upload-token-that-does-not-exist",
         }
         with runtime.database.connect() as connection:

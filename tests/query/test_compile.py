@@ -321,7 +321,9 @@ def test_queries_use_the_index_that_index_sql_creates(
     """
     statement = index_sql("ix_doc_query_test", prop, db.dialect, org_id=ORG_ID, object_name=OBJECT)
     if statement is None:
-        pytest.skip(f"no index can serve {prop.path} on {db.dialect}")
+        # Top-level arrays only get an (inverted) index on PostgreSQL; SQLite has no such index.
+        assert prop.array and db.dialect == "sqlite"
+        return
     path = prop.path.split(".")
     data = []
     for number in range(400):

@@ -11,6 +11,8 @@ from opencortex import faults
 from opencortex.api.deps import JSONBodyDep, LoggedInDep, RuntimeDep
 from opencortex.api.responses import document, listing, result
 from opencortex.auth.principal import Caller
+from opencortex.files import file_store_of
+from opencortex.files.uploads import delete_stored, release_instance_files
 from opencortex.ids import ROLE_ADMINISTRATOR, ROLE_DEVELOPER
 from opencortex.model.objects import create_object, delete_object, get_object, list_objects, update_object
 
@@ -56,6 +58,9 @@ def update_object_route(name: str, caller: DeveloperDep, runtime: RuntimeDep, bo
 
 @router.delete("/{org}/v2/objects/{name}")
 def delete_object_route(name: str, caller: DeveloperDep, runtime: RuntimeDep) -> Response:
+    """Deletes the definition, its instances, and the files they held (their bytes released)."""
     with runtime.database.begin() as connection:
-        delete_object(connection, caller.org["id"], name)
+        definition = delete_object(connection, caller.org["id"], name)
+        keys = release_instance_files(connection, caller.org["id"], definition.name)
+    delete_stored(file_store_of(runtime), keys)
     return result(True)
