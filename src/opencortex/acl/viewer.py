@@ -6,14 +6,14 @@ system viewer (an export without ``principal``) has full access; it never comes 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection
 
 from opencortex import faults
-from opencortex.acl.entries import AclEntry, entry_matches, read_entries
+from opencortex.acl.entries import OWNER, AclEntry, entry_matches, read_entries
 from opencortex.acl.levels import Access
 from opencortex.auth.principal import Principal
 from opencortex.ids import ANONYMOUS, PUBLIC, ROLE_NAMES, SYSTEM, expand_roles
@@ -54,6 +54,25 @@ class Viewer:
             return Access.DELETE  # as Cortex reads an export without principal: "grant Delete"
         entries = read_entries(settings.get("defaultAcl")) + read_entries(instance_acl)
         return self.grant(entries, owner)
+
+    def access_resolver(self, settings: Mapping[str, Any]) -> Callable[[str | None, Any], int]:
+        """``instance_access`` for many instances of one object: the object's ACL is read once,
+        so each instance costs only its owner check and its own (usually empty) ``acl``."""
+        if self.full_access:
+            return lambda _owner, _acl: Access.DELETE
+        entries = read_entries(settings.get("defaultAcl"))
+        static = self.grant([entry for entry in entries if entry.type != OWNER], owner=None)
+        as_owner = max((entry.allow for entry in entries if entry.type == OWNER), default=Access.NONE)
+
+        def resolve(owner: str | None, instance_acl: Any) -> int:
+            level = static
+            if as_owner > level and owner is not None and owner == self.account_id and not self.anonymous:
+                level = as_owner
+            if instance_acl:
+                level = max(level, self.grant(read_entries(instance_acl), owner))
+            return int(level)
+
+        return resolve
 
     def can_create(self, settings: Mapping[str, Any]) -> bool:
         if self.full_access:

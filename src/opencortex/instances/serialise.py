@@ -59,6 +59,7 @@ class DocumentPlan:
     grant: int = Access.NONE  # minimum access granted by an expanding reference
     properties: list[_PropertyPlan] = field(default_factory=list)
     system: tuple[str, ...] = SYSTEM_PROPERTIES
+    _resolve: Callable[[str | None, Any], int] | None = field(default=None, repr=False)
 
     @classmethod
     def build(
@@ -106,7 +107,9 @@ class DocumentPlan:
         return out
 
     def access_of(self, row: Mapping[str, Any]) -> int:
-        return max(self.viewer.instance_access(self.definition.settings, row["owner"], row["acl"]), self.grant)
+        if self._resolve is None:
+            self._resolve = self.viewer.access_resolver(self.definition.settings)
+        return max(self._resolve(row["owner"], row["acl"]), self.grant)
 
     def _serialise_row(self, row: Mapping[str, Any], pending: list[_PendingExpansion]) -> dict[str, Any]:
         access = self.access_of(row)

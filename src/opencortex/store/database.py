@@ -7,8 +7,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import orjson
 from alembic import command
 from alembic.config import Config
+from psycopg.types.json import set_json_loads
 from sqlalchemy import Connection, Engine, create_engine, event
 
 from opencortex.faults import Fault
@@ -68,19 +70,27 @@ class Database:
         self.engine.dispose()
 
 
+def _json_text(value: Any) -> str:
+    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+
+
 def _create_engine(url: str) -> Engine:
+    # orjson for JSON columns: several times faster than the stdlib on the export hot path.
+    codecs = {"json_serializer": _json_text, "json_deserializer": orjson.loads}
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **codecs)
         event.listen(engine, "connect", _sqlite_pragmas)
         # We issue BEGIN ourselves: IMMEDIATE for writers (``Database.begin``), so that a write
         # transaction holds the write lock from its first statement and never fails to upgrade;
         # DEFERRED for readers, which in WAL mode never block writers or each other.
         event.listen(engine, "begin", _sqlite_begin)
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    # psycopg parses json/jsonb itself before SQLAlchemy sees it; give it orjson too.
+    set_json_loads(orjson.loads)
+    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20, **codecs)
 
 
 def _mark_writer(connection: Connection) -> None:
