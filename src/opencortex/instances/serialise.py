@@ -40,6 +40,12 @@ class _PropertyPlan:
     extra_entries: list[Any]  # the property's own acl
     children: list[_PropertyPlan] | None = None  # Document sub-properties
     expand: Selection | None = None  # Reference to expand, with the selection inside it
+    # The stored value is already what the API shows, and nothing in it can be hidden from this
+    # viewer: copy it as is. (Decided once per plan; this is what keeps exports fast.)
+    copy_as_stored: bool = False
+    # A Document whose children are all copied as stored: rebuilt in definition order (so key
+    # order does not depend on the database: PostgreSQL's jsonb reorders keys) without a plan walk.
+    copy_children: tuple[str, ...] | None = None
 
 
 @dataclass
@@ -127,6 +133,12 @@ class DocumentPlan:
         for plan in plans:
             key = plan.prop.name
             if key not in body:
+                continue
+            if plan.copy_as_stored:
+                target[key] = body[key]
+                continue
+            if plan.copy_children is not None:
+                target[key] = _copy_document(body[key], plan.copy_children)
                 continue
             level = access
             if plan.extra_entries:
@@ -227,7 +239,34 @@ def _plan_property(prop: PropertyDefinition, viewer: Viewer, selection: Selectio
             inner = Selection(tuple(path for path in paths if path[0] in allowed) or None, inner.include,
                               inner.expand)
         plan.expand = inner
+    if viewer.full_access and plan.expand is None and _serialises_as_stored(prop):
+        if plan.children is None:
+            plan.copy_as_stored = True
+        elif len(plan.children) == len(children or {}) and all(child.copy_as_stored for child in plan.children):
+            plan.copy_children = tuple(child.prop.name for child in plan.children)
     return plan
+
+
+def _copy_document(stored: Any, names: tuple[str, ...]) -> Any:
+    if isinstance(stored, list):
+        return [_copy_element(element, names) for element in stored if isinstance(element, Mapping)]
+    return _copy_element(stored, names) if isinstance(stored, Mapping) else None if stored is None else stored
+
+
+def _copy_element(element: Mapping[str, Any], names: tuple[str, ...]) -> dict[str, Any]:
+    value = {"_id": element["_id"]} if "_id" in element else {}
+    for name in names:
+        if name in element:
+            value[name] = element[name]
+    return value
+
+
+def _serialises_as_stored(prop: PropertyDefinition) -> bool:
+    """Whether reads show the stored value unchanged (Documents: once their children are)."""
+    kind = type(prop)
+    return kind.type_name == "Document" or (
+        kind.serialise is PropertyDefinition.serialise and kind.serialise_element is PropertyDefinition.serialise_element
+    )
 
 
 def _all_properties(definition: ObjectDefinition, type_name: str | None) -> dict[str, PropertyDefinition]:
