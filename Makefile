@@ -31,8 +31,10 @@ run: install
 test: install-test
 	$(BIN)/python -m pytest -n 2 $(PYTEST_ARGS)
 
+# `make bench BENCH_ARGS="--docs 1000000 --db postgres"`; figures go to docs/benchmarks.md (see there).
+BENCH_ARGS ?= --docs 100000 --db sqlite --runs 3
 bench: install-test
-	$(BIN)/python -m bench
+	$(BIN)/python -m bench $(BENCH_ARGS)
 
 lint: install-test
 	$(BIN)/python -m pip install --quiet ruff mypy

@@ -104,10 +104,10 @@ def pg_copy(data: BenchData, scratch: Path) -> Run | None:
     query = (f"COPY (SELECT body FROM documents WHERE org_id = '{data.org_id}' "  # noqa: S608
              "AND object = 'c_patient' ORDER BY id) TO STDOUT")
     started, cpu = time.perf_counter(), _cpu()
-    with psycopg.connect(url) as connection, connection.cursor() as cursor, output.open("wb") as handle:
-        with cursor.copy(query) as copy:
-            for chunk in copy:
-                handle.write(chunk)
+    with (psycopg.connect(url) as connection, connection.cursor() as cursor, output.open("wb") as handle,
+          cursor.copy(query) as copy):
+        for chunk in copy:
+            handle.write(chunk)
     seconds, cpu = time.perf_counter() - started, _cpu() - cpu
     size = output.stat().st_size
     output.unlink()

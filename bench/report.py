@@ -129,7 +129,8 @@ def render_markdown(sets: list[dict[str, Any]]) -> str:
             "",
             f"Run {item['when']}, median of {item['runs']} run{'s' if item['runs'] != 1 else ''}; load "
             f"average (1 min) {load[0] if load else '?'} before, {after[0] if after else '?'} after, on "
-            f"{item['machine']['nproc']} CPUs. Bulk import of the data set: "
+            f"{item['machine']['nproc']} CPUs. Bulk import of the data set "
+            f"({item['import'].get('jobs', 1)} validating process{'es' if item['import'].get('jobs', 1) > 1 else ''}): "
             f"{item['import']['docs_per_s']:,.0f} docs/s ({item['import']['seconds']:.1f} s, "
             f"{item['import']['cpu_docs_per_s']:,.0f} docs per CPU-second).",
             "",

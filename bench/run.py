@@ -58,6 +58,7 @@ def main(argv: list[str] | None = None, *, log: Callable[[str], None] | None = N
         "db": data.db, "docs": data.docs, "runs": args.runs, "when": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": info, "load_before": load_before, "load_after": load_average(),
         "import": {"seconds": data.import_seconds, "docs_per_s": data.docs / data.import_seconds,
+                   "jobs": data.import_jobs,
                    "cpu_docs_per_s": data.docs / data.import_cpu_seconds if data.import_cpu_seconds else 0},
         "rows": with_ratios(rows),
     }

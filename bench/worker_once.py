@@ -15,6 +15,7 @@ a big parent (the benchmark, at ~180 MB) would report the parent's size instead 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import re
 import resource
 import sys
@@ -45,10 +46,8 @@ def main(argv: list[str] | None = None) -> int:
     runtime = Runtime.open(Settings(data_dir=args.data_dir, database_url=args.database_url), migrate=False)
     try:
         worker = ExportWorker(runtime, concurrency=1)
-        try:
+        with contextlib.suppress(OSError):
             Path("/proc/self/clear_refs").write_text("5")  # reset VmHWM to the current RSS
-        except OSError:
-            pass
         before = _status("VmRSS")
         cpu = _cpu()
         ran = worker.run_once()

@@ -93,6 +93,29 @@ def test_bad_lines_are_reported_with_their_numbers_and_nothing_is_written(platfo
     assert count(platform) == 0
 
 
+def test_validating_in_several_processes_gives_the_same_result(platform, tmp_path):
+    site_ids, _ = load_study(platform, 0)
+    bodies = [orjson.dumps(body) for body in patient_bodies(1800, site_ids)]
+    bad = list(bodies)
+    bad[3] = orjson.dumps({**orjson.loads(bad[3]), "c_score": "high"})  # line 4: not a number
+    bad[1500] = orjson.dumps({**orjson.loads(bad[1500]), "c_number": "S-0000002"})  # line 1501: unique clash
+    database, org_id, admin = platform.runtime.database, platform.org["id"], viewer_of(platform.admin)
+    path = tmp_path / "bad.ndjson"
+    path.write_bytes(b"\n".join(bad) + b"\n")
+    report = import_ndjson(database, org_id, "c_patients", admin, path.open("rb"), jobs=2)
+    assert not report.committed and [problem.line for problem in report.problems] == [4, 1501]
+    assert report.problems[0].fault["faults"][0]["path"] == "c_score"
+    assert count(platform) == 0
+
+    path.write_bytes(b"\n".join(bodies))
+    report = import_ndjson(database, org_id, "c_patients", admin, path.open("rb"), jobs=2)
+    assert report.committed and report.imported == 1800 and count(platform) == 1800
+    with database.connect() as connection:
+        numbers = connection.execute(sa.select(documents.c.body).where(documents.c.object == "c_patient")
+                                     .order_by(documents.c.id)).scalars().all()
+    assert [body["c_number"] for body in numbers] == [f"S-{number:07d}" for number in range(1, 1801)]
+
+
 def test_problems_stop_at_the_cap(platform, tmp_path):
     load_study(platform, 0)
     path = write_ndjson(tmp_path / "bad.ndjson", [{"c_gender": "x"}] * 30)

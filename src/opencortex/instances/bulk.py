@@ -23,8 +23,13 @@ Memory stays flat: one batch of rows and the (capped) problem list are all that 
 
 from __future__ import annotations
 
+import contextlib
+import itertools
+import multiprocessing
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections import deque
+from collections.abc import Callable, Generator, Iterable, Mapping
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -110,12 +115,15 @@ def import_ndjson(
     keep_ids: bool = False,
     batch_size: int = BATCH_SIZE,
     max_problems: int = MAX_PROBLEMS,
+    jobs: int = 1,
     progress: Progress | None = None,
 ) -> ImportReport:
     """Import NDJSON ``lines`` into ``object_name`` as ``viewer``, all or nothing.
 
     A fault that concerns the whole import (no such object, ``createAcl`` refuses the viewer) is
-    raised; bad lines are listed in the report, whose ``committed`` is then False.
+    raised; bad lines are listed in the report, whose ``committed`` is then False. With
+    ``jobs`` > 1, lines are validated in that many worker processes (validation is most of the
+    cost), a bounded number of chunks ahead; rows are still written here, in file order.
     """
     started = time.perf_counter()
     report = ImportReport(object=object_name)
@@ -129,21 +137,28 @@ def import_ndjson(
             writer = _BatchWriter(connection, org_id, definition, batch_size)
             read = 0
             stopped = False
-            for number, raw in enumerate(lines, 1):
-                read += len(raw)
-                if progress is not None and number % 256 == 0:
-                    progress(read)
-                if not raw.strip():
-                    continue
-                report.lines += 1
-                try:
-                    writer.add(number, new_row(instances, _parse(raw), keep_ids=keep_ids))
-                except faults.Fault as fault:
-                    report.problems.append(LineProblem(number, fault.to_json()))
-                report.problems.extend(writer.take_problems())
-                if len(report.problems) > max_problems:
-                    stopped = True  # the one past the cap says there are more; it is cut below
-                    break
+            if jobs > 1:
+                outcomes = _validated_in_processes(lines, instances, keep_ids, jobs)
+            else:
+                outcomes = _validated(enumerate(lines, 1), instances, keep_ids)
+            with contextlib.closing(outcomes):
+                for number, size, outcome in outcomes:
+                    read += size
+                    if progress is not None and number % 256 == 0:
+                        progress(read)
+                    if outcome is None:  # a blank line
+                        continue
+                    report.lines += 1
+                    if isinstance(outcome, LineProblem):
+                        report.problems.append(outcome)
+                    else:
+                        if outcome["id"] is None:
+                            outcome["id"] = new_object_id()  # here, so that _id order is file order
+                        writer.add(number, outcome)
+                        report.problems.extend(writer.take_problems())
+                    if len(report.problems) > max_problems:
+                        stopped = True  # the one past the cap says there are more; it is cut below
+                        break
             if progress is not None:
                 progress(read)
             if not stopped:
@@ -163,9 +178,70 @@ def import_ndjson(
     return report
 
 
+# (line number, bytes read, the row without its _id unless kept | the problem | None for a blank line)
+Outcome = tuple[int, int, "dict[str, Any] | LineProblem | None"]
+
+
+def _validated(numbered: Iterable[tuple[int, bytes]], instances: Instances,
+               keep_ids: bool) -> Generator[Outcome, None, None]:
+    for number, raw in numbered:
+        if not raw.strip():
+            yield number, len(raw), None
+            continue
+        try:
+            row = new_row(instances, _parse(raw), keep_ids=keep_ids)
+        except faults.Fault as fault:
+            yield number, len(raw), LineProblem(number, fault.to_json())
+            continue
+        if not (keep_ids and "_id" in row["kept"]):
+            row["id"] = None  # given by the caller, in file order
+        del row["kept"]
+        yield number, len(raw), row
+
+
+def _validated_in_processes(lines: Iterable[bytes], instances: Instances, keep_ids: bool,
+                            jobs: int) -> Generator[Outcome, None, None]:
+    """``_validated`` in ``jobs`` processes, chunk by chunk, results in file order; at most
+    ``2 * jobs`` chunks are in flight, so memory stays flat however long the file is."""
+    definition = instances.definition
+    stored = {key: value for key, value in definition.to_json().items() if key not in ("created", "updated")}
+    context = (stored, definition.id, instances.org_id, instances.dialect, instances.viewer)
+    numbered = enumerate(lines, 1)
+    with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"),
+                             initializer=_start_validator, initargs=context) as pool:
+        pending: deque[Future[list[Outcome]]] = deque()
+        try:
+            while chunk := list(itertools.islice(numbered, _CHUNK)):
+                pending.append(pool.submit(_validate_chunk, chunk, keep_ids))
+                if len(pending) >= 2 * jobs:
+                    yield from pending.popleft().result()
+            while pending:
+                yield from pending.popleft().result()
+        finally:
+            for future in pending:
+                future.cancel()
+
+
+_CHUNK = 500
+_validator: Instances | None = None
+
+
+def _start_validator(definition_json: dict[str, Any], definition_id: str, org_id: str, dialect: str,
+                     viewer: Viewer) -> None:
+    global _validator
+    definition = ObjectDefinition.from_json(definition_json, id=definition_id)
+    _validator = Instances(None, dialect, org_id, definition, viewer)  # type: ignore[arg-type]  # never queries
+
+
+def _validate_chunk(chunk: list[tuple[int, bytes]], keep_ids: bool) -> list[Outcome]:
+    assert _validator is not None
+    return list(_validated(chunk, _validator, keep_ids))
+
+
 def new_row(instances: Instances, document: dict[str, Any], *, keep_ids: bool = False) -> dict[str, Any]:
     """The ``documents`` row that ``Instances.create`` would insert for ``document`` (an export
     line or an API body), after the very same checks; a ``Fault`` when it would refuse it.
+    ``kept`` (not a column) holds the system values taken from the line (``keep_ids``).
 
     The calls below are ``Instances.create``'s, in its order, minus its insert and read-back
     (``createAcl`` is checked once per import by the caller). When ``create`` gains a check, it
@@ -196,6 +272,7 @@ def new_row(instances: Instances, document: dict[str, Any], *, keep_ids: bool = 
         "sequence": 0,
         "acl": instance_acl,
         "body": stored,
+        "kept": kept,
     }
 
 
@@ -203,7 +280,7 @@ def _parse(raw: bytes) -> dict[str, Any]:
     try:
         document = orjson.loads(raw)
     except orjson.JSONDecodeError as error:
-        raise faults.invalid_json(f"The line is not JSON: {error}") from None
+        raise faults.invalid_json(f"The line is not JSON: {error.msg} at character {error.pos + 1}.") from None
     if not isinstance(document, dict):
         raise faults.invalid_argument("Each line is one JSON object.")
     return document
@@ -251,7 +328,7 @@ class _BatchWriter:
             for name in ("created", "updated", "acl", "body")
         }
         marker = "?" if dialect.paramstyle == "qmark" else "%s"
-        self.sql = (f"INSERT INTO documents ({', '.join(_COLUMNS)}) "
+        self.sql = (f"INSERT INTO documents ({', '.join(_COLUMNS)}) "  # noqa: S608 (fixed names, markers)
                     f"VALUES ({', '.join(marker for _ in _COLUMNS)})")
         # Which property each unique index enforces, to name it in a conflict.
         self.index_paths = {index_name(org_id, definition.name, path): path
