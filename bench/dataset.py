@@ -20,6 +20,7 @@ import orjson
 import sqlalchemy as sa
 
 from opencortex.acl.viewer import Viewer
+from opencortex.cli.imports import auto_jobs
 from opencortex.demo.study import PATIENTS, SITES, patient_bodies, site_bodies
 from opencortex.instances.bulk import import_ndjson
 from opencortex.instances.service import Instances
@@ -54,7 +55,7 @@ class BenchData:
     ndjson_bytes: int
     import_seconds: float
     import_cpu_seconds: float
-    import_jobs: int = 1
+    import_jobs: int = 0
 
     @property
     def data_dir(self) -> Path:
@@ -140,7 +141,7 @@ def _load(runtime: Runtime, workdir: Path, docs: int, db: str, database_url: str
             handle.write(orjson.dumps(body) + b"\n")
     size = source.stat().st_size
     log(f"importing {docs:,} patients ({size / 1e6:,.1f} MB of NDJSON) with the bulk import")
-    jobs = min(os.cpu_count() or 1, 4)
+    jobs = auto_jobs()
     cpu = _cpu()
     with source.open("rb") as lines:
         report = import_ndjson(runtime.database, org["id"], "c_patients", viewer, lines, jobs=jobs)

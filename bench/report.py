@@ -130,7 +130,7 @@ def render_markdown(sets: list[dict[str, Any]]) -> str:
             f"Run {item['when']}, median of {item['runs']} run{'s' if item['runs'] != 1 else ''}; load "
             f"average (1 min) {load[0] if load else '?'} before, {after[0] if after else '?'} after, on "
             f"{item['machine']['nproc']} CPUs. Bulk import of the data set "
-            f"({item['import'].get('jobs', 1)} validating process{'es' if item['import'].get('jobs', 1) > 1 else ''}): "
+            f"({_validators(item['import'].get('jobs', 0))}): "
             f"{item['import']['docs_per_s']:,.0f} docs/s ({item['import']['seconds']:.1f} s, "
             f"{item['import']['cpu_docs_per_s']:,.0f} docs per CPU-second).",
             "",
@@ -174,6 +174,12 @@ SHORT = {
 
 def _short(key: str, label: str) -> str:
     return SHORT.get(key, label)[:38]
+
+
+def _validators(jobs: int) -> str:
+    if not jobs:
+        return "validating in the writing process"
+    return f"{jobs} validating process{'es' if jobs > 1 else ''} beside the writing one"
 
 
 def _db_name(db: str) -> str:

@@ -45,8 +45,12 @@ def script_processes() -> list[tuple[int, str]]:
         except OSError:
             continue
         state, parent = stat.rsplit(")", 1)[1].split()[:2]
-        ours = CHILD_MARKER.encode() in argv and str(me).encode() in argv
-        if int(parent) == me or ours:
+        marked = CHILD_MARKER.encode() in argv
+        ours = marked and str(me).encode() in argv
+        # Our script children (a zombie's command line is empty, so every zombie child counts);
+        # other long-lived helpers of the test process, such as multiprocessing's resource
+        # tracker started by a bulk import test, are not script children.
+        if ours or (int(parent) == me and (marked or state == "Z")):
             found.append((int(entry), state))
     return found
 

@@ -18,6 +18,11 @@ from opencortex.instances.bulk import BATCH_SIZE, MAX_PROBLEMS, ImportReport, im
 AUTO_JOBS_BYTES = 8 * 1024 * 1024  # below this, starting worker processes costs more than it saves
 
 
+def auto_jobs() -> int:
+    """One validating process per CPU but one: this process needs a CPU too, to write the rows."""
+    return max(1, min((os.cpu_count() or 1) - 1, 4))
+
+
 @click.command("import")
 @click.option("--org", "org_code", required=True, help="The org's code.")
 @click.option("--object", "object_name", required=True, help="The object (name or plural name).")
@@ -30,8 +35,9 @@ AUTO_JOBS_BYTES = 8 * 1024 * 1024  # below this, starting worker processes costs
               help="Rows per INSERT statement.")
 @click.option("--max-problems", type=click.IntRange(1, 100_000), default=MAX_PROBLEMS, show_default=True,
               help="Bad lines to report before giving up.")
-@click.option("--jobs", type=click.IntRange(1, 64), help="Processes validating lines [default: the number of CPUs "
-                                                       "(at most 4) for files over 8 MB, else 1].")
+@click.option("--jobs", type=click.IntRange(0, 64), help="Processes validating lines beside the one writing them; "
+                                                       "0 validates in-process [default: CPUs - 1 (1 to 4) for "
+                                                       "files over 8 MB, else 0].")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.argument("file", type=click.Path(dir_okay=False, allow_dash=True, path_type=Path))
 @pass_context
@@ -53,11 +59,11 @@ def import_command(context: CommandContext, org_code: str, object_name: str, ema
                 viewer = as_principal(connection, org["id"], email)
         if str(file) == "-":
             report = _run(context, org["id"], object_name, viewer, sys.stdin.buffer, None, keep_ids, batch_size,
-                          max_problems, jobs or 1)
+                          max_problems, jobs or 0)
         else:
             size = file.stat().st_size
             if jobs is None:
-                jobs = min(os.cpu_count() or 1, 4) if size > AUTO_JOBS_BYTES else 1
+                jobs = auto_jobs() if size > AUTO_JOBS_BYTES else 0
             with file.open("rb") as handle:
                 report = _run(context, org["id"], object_name, viewer, handle, size, keep_ids, batch_size,
                               max_problems, jobs)

@@ -74,9 +74,15 @@ def _json_text(value: Any) -> str:
     return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
 
 
+def _json_value(stored: Any) -> Any:
+    # SQLite gives a column declared JSON numeric affinity: a stored JSON number comes back as a
+    # Python number, not as text.
+    return stored if isinstance(stored, (int, float)) else orjson.loads(stored)
+
+
 def _create_engine(url: str) -> Engine:
     # orjson for JSON columns: several times faster than the stdlib on the export hot path.
-    codecs = {"json_serializer": _json_text, "json_deserializer": orjson.loads}
+    codecs = {"json_serializer": _json_text, "json_deserializer": _json_value}
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
