@@ -18,7 +18,10 @@ handled like this:
   set: then they are kept when present (``_id`` a 24-hex-digit ObjectId not yet used in the
   object, ``created``/``updated`` ISO 8601 instants) and a bad value is a bad line.
 
-Memory stays flat: one batch of rows and the (capped) problem list are all that is held.
+Validation is most of the cost, so it can run in worker processes (``jobs``): chunks of lines
+go out to them, at most ``2 * jobs`` at a time, and come back in file order; this process gives
+the ``_id``s (so ``_id`` order is file order) and writes the rows. Memory stays flat: the chunks
+in flight, one batch of rows and the (capped) problem list are all that is held.
 """
 
 from __future__ import annotations
