@@ -10,6 +10,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from sqlalchemy import Connection
 
 from opencortex import faults
@@ -18,6 +19,8 @@ from opencortex.acl.levels import Access
 from opencortex.auth.principal import Principal
 from opencortex.ids import ANONYMOUS, PUBLIC, ROLE_NAMES, SYSTEM, expand_roles
 from opencortex.model.accounts import find_account_by_id_or_email
+
+_RESOLVED_LIMIT = 4096  # distinct instance acls remembered per resolver
 
 
 @dataclass(frozen=True)
@@ -64,13 +67,23 @@ class Viewer:
         static = self.grant([entry for entry in entries if entry.type != OWNER], owner=None)
         as_owner = max((entry.allow for entry in entries if entry.type == OWNER), default=Access.NONE)
 
+        # Instances share a handful of distinct ``acl`` lists, so each is resolved once. What an
+        # entry grants depends on the instance's owner only through "is the viewer the owner".
+        resolved: dict[tuple[bool, Any], int] = {}
+
         def resolve(owner: str | None, instance_acl: Any) -> int:
-            level = static
-            if as_owner > level and owner is not None and owner == self.account_id and not self.anonymous:
-                level = as_owner
-            if instance_acl:
-                level = max(level, self.grant(read_entries(instance_acl), owner))
-            return int(level)
+            is_owner = owner is not None and owner == self.account_id and not self.anonymous
+            level = as_owner if is_owner and as_owner > static else static
+            if not instance_acl or instance_acl == "[]":
+                return int(level)
+            key = (is_owner, instance_acl if isinstance(instance_acl, str) else orjson.dumps(instance_acl))
+            found = resolved.get(key)
+            if found is None:
+                entries = orjson.loads(instance_acl) if isinstance(instance_acl, str) else instance_acl
+                found = int(max(level, self.grant(read_entries(entries), owner)))
+                if len(resolved) < _RESOLVED_LIMIT:
+                    resolved[key] = found
+            return found
 
         return resolve
 

@@ -21,18 +21,20 @@ from opencortex import faults
 from opencortex.acl.viewer import Viewer, as_principal
 from opencortex.clock import as_utc, utcnow
 from opencortex.exports.archive import ZipStreamWriter
+from opencortex.exports.files import CopyResult, FileCollector, copy_files
 from opencortex.exports.formats import CSV, open_format_writer
 from opencortex.exports.formats.csv_writer import CsvOptions
-from opencortex.exports.files import CopyResult, FileCollector, copy_files
 from opencortex.exports.formats.dictionary import DICTIONARY_NAME, write_dictionary
 from opencortex.exports.manifest import ExportParameters, ManifestEntry, build_manifest, encode_manifest
 from opencortex.exports.naming import data_entry_name
 from opencortex.exports.queue import event
 from opencortex.files import open_file_store
 from opencortex.instances.lists import list_condition
+from opencortex.instances.raw_rows import to_row
 from opencortex.instances.selection import parse_selection
 from opencortex.instances.serialise import DocumentPlan
 from opencortex.instances.service import Instances
+from opencortex.instances.splice import SplicePlan
 from opencortex.model.definitions import ObjectDefinition
 from opencortex.model.objects import get_object
 from opencortex.runtime import Runtime
@@ -113,11 +115,17 @@ def run_export(runtime: Runtime, job: dict[str, Any], heartbeat: Heartbeat) -> O
                 try:
                     entry = zip_writer.open_entry(entry_name)
                     entry.write(formatter.begin())
-                    for rows in instances.scan(where, BATCH_SIZE):
-                        documents = plan.serialise_rows(rows, instances.load_expanded)
-                        if collector is not None:
-                            collector.rewrite(documents)
-                        entry.write(formatter.write_documents(documents))
+                    # Whole bodies spliced from their stored text where nothing in them changes.
+                    splice = (SplicePlan.build(plan, database.dialect)
+                              if params["format"] != CSV and collector is None else None)
+                    for rows in instances.scan_raw(where, BATCH_SIZE):
+                        if splice is not None:
+                            entry.write(formatter.write_encoded(splice.encode_rows(rows)))
+                        else:
+                            documents = plan.serialise_rows([to_row(row) for row in rows], instances.load_expanded)
+                            if collector is not None:
+                                collector.rewrite(documents)
+                            entry.write(formatter.write_documents(documents))
                         progress["docs"] = formatter.records
                         beat()
                     events.append(event("cursor.completed", {"docs": formatter.records}))

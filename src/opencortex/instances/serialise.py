@@ -113,9 +113,13 @@ class DocumentPlan:
         return out
 
     def access_of(self, row: Mapping[str, Any]) -> int:
+        return self.access_for(row["owner"], row["acl"])
+
+    def access_for(self, owner: str | None, instance_acl: Any) -> int:
+        """The viewer's access to an instance with this owner and ``acl`` (parsed or JSON text)."""
         if self._resolve is None:
             self._resolve = self.viewer.access_resolver(self.definition.settings)
-        return max(self._resolve(row["owner"], row["acl"]), self.grant)
+        return max(self._resolve(owner, instance_acl), self.grant)
 
     def _serialise_row(self, row: Mapping[str, Any], pending: list[_PendingExpansion]) -> dict[str, Any]:
         access = self.access_of(row)
@@ -154,7 +158,8 @@ class DocumentPlan:
             elif plan.expand is not None and stored is not None:
                 target[key] = plan.prop.serialise(stored)
                 ids = stored if isinstance(stored, list) else [stored]
-                pending.append(_PendingExpansion(plan, target, key, [str(item) for item in ids], isinstance(stored, list)))
+                pending.append(_PendingExpansion(plan, target, key, [str(item) for item in ids],
+                                                 isinstance(stored, list)))
             else:
                 target[key] = plan.prop.serialise(stored)
 
@@ -242,7 +247,7 @@ def _plan_property(prop: PropertyDefinition, viewer: Viewer, selection: Selectio
             inner = Selection(tuple(path for path in paths if path[0] in allowed) or None, inner.include,
                               inner.expand)
         plan.expand = inner
-    if viewer.full_access and plan.expand is None and _serialises_as_stored(prop):
+    if viewer.full_access and plan.expand is None and serialises_as_stored(prop):
         if plan.children is None:
             plan.copy_as_stored = True
         elif len(plan.children) == len(children or {}) and all(child.copy_as_stored for child in plan.children):
@@ -264,11 +269,12 @@ def _copy_element(element: Mapping[str, Any], names: tuple[str, ...]) -> dict[st
     return value
 
 
-def _serialises_as_stored(prop: PropertyDefinition) -> bool:
+def serialises_as_stored(prop: PropertyDefinition) -> bool:
     """Whether reads show the stored value unchanged (Documents: once their children are)."""
     kind = type(prop)
+    base = PropertyDefinition
     return kind.type_name == "Document" or (
-        kind.serialise is PropertyDefinition.serialise and kind.serialise_element is PropertyDefinition.serialise_element
+        kind.serialise is base.serialise and kind.serialise_element is base.serialise_element
     )
 
 

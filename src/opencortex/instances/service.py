@@ -23,6 +23,7 @@ from opencortex.acl.viewer import Viewer
 from opencortex.clock import utcnow
 from opencortex.ids import is_object_id, new_object_id
 from opencortex.instances.paths import body_for_pull, body_for_push, body_for_set
+from opencortex.instances.raw_rows import ID, RawRow, raw_columns, to_row
 from opencortex.instances.selection import Selection
 from opencortex.instances.serialise import DocumentPlan, nameable, naming_ceiling
 from opencortex.model.definitions import ObjectDefinition, build_query_schema
@@ -135,22 +136,29 @@ class Instances:
         return plan.serialise_rows(rows, self.load_expanded), has_more
 
     def scan(self, where: str | dict[str, Any] | None, batch_size: int = 1000) -> Iterator[list[dict[str, Any]]]:
-        """Every visible instance matching ``where``, oldest first, in keyset-paged batches of rows.
+        """Every visible instance matching ``where``, oldest first, in keyset-paged batches of rows."""
+        for batch in self.scan_raw(where, batch_size):
+            yield [to_row(raw) for raw in batch]
 
-        For exports: no OFFSET, no limit, one query per batch whatever the size of the set.
+    def scan_raw(self, where: str | dict[str, Any] | None, batch_size: int = 1000) -> Iterator[list[RawRow]]:
+        """``scan`` as driver tuples (``instances.raw_rows``): what exports read.
+
+        No OFFSET, no limit, one query per batch whatever the size of the set.
         """
         condition = self.condition(parse_where(where, self.query_schema()))
+        columns = raw_columns()
         last: str | None = None
         while True:
-            statement = self._base().where(condition)
+            statement = sa.select(*columns).where(
+                documents.c.org_id == self.org_id, documents.c.object == self.definition.name, condition
+            )
             if last is not None:
                 statement = statement.where(documents.c.id > last)
-            rows = [dict(row) for row in
-                    self.connection.execute(statement.order_by(documents.c.id.asc()).limit(batch_size)).mappings()]
+            rows = self.connection.execute(statement.order_by(documents.c.id.asc()).limit(batch_size)).all()
             if not rows:
                 return
             yield rows
-            last = rows[-1]["id"]
+            last = rows[-1][ID]
 
     def count(self, where: str | dict[str, Any] | None) -> int:
         condition = self.condition(parse_where(where, self.query_schema()))
@@ -188,12 +196,12 @@ class Instances:
         target = find_object(self.connection, self.org_id, object_name)
         if target is None:
             return {}
-        statement = sa.select(documents).where(
+        statement = sa.select(*raw_columns()).where(
             documents.c.org_id == self.org_id, documents.c.object == target.name, documents.c.id.in_(ids)
         )
         if grant < VISIBLE:
             statement = statement.where(access_filter(viewer, target.settings, self.dialect, VISIBLE))
-        rows = [dict(row) for row in self.connection.execute(statement).mappings()]
+        rows = [to_row(raw) for raw in self.connection.execute(statement)]
         plan = DocumentPlan.build(target, viewer, selection, grant=grant)
         nested = Instances(self.connection, self.dialect, self.org_id, target, viewer)
         return {doc["_id"]: doc for doc in plan.serialise_rows(rows, nested.load_expanded, depth)}
