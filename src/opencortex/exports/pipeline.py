@@ -115,12 +115,11 @@ def run_export(runtime: Runtime, job: dict[str, Any], heartbeat: Heartbeat) -> O
                 try:
                     entry = zip_writer.open_entry(entry_name)
                     entry.write(formatter.begin())
-                    # Whole bodies spliced from their stored text where nothing in them changes.
-                    splice = (SplicePlan.build(plan, database.dialect)
-                              if params["format"] != CSV and collector is None else None)
+                    # Documents encoded from the stored bodies, without rebuilding them, where the plan allows.
+                    splice = SplicePlan.build(plan) if params["format"] != CSV and collector is None else None
                     for rows in instances.scan_raw(where, BATCH_SIZE):
                         if splice is not None:
-                            entry.write(formatter.write_encoded(splice.encode_rows(rows)))
+                            entry.write(formatter.write_encoded(splice.encode_rows(rows, instances.load_expanded)))
                         else:
                             documents = plan.serialise_rows([to_row(row) for row in rows], instances.load_expanded)
                             if collector is not None:

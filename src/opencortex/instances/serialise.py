@@ -49,7 +49,7 @@ class _PropertyPlan:
 
 
 @dataclass
-class _PendingExpansion:
+class PendingExpansion:
     plan: _PropertyPlan
     target: dict[str, Any]  # the document that holds the reference
     key: str
@@ -106,10 +106,10 @@ class DocumentPlan:
     def serialise_rows(self, rows: Iterable[Mapping[str, Any]], expand: ExpandLoader | None,
                        depth: int = 0) -> list[dict[str, Any]]:
         """Documents for a page of ``documents`` rows, with every expansion filled in."""
-        pending: list[_PendingExpansion] = []
+        pending: list[PendingExpansion] = []
         out = [self._serialise_row(row, pending) for row in rows]
         if pending:
-            self._expand(pending, expand, depth)
+            self.fill_expansions(pending, expand, depth)
         return out
 
     def access_of(self, row: Mapping[str, Any]) -> int:
@@ -121,7 +121,7 @@ class DocumentPlan:
             self._resolve = self.viewer.access_resolver(self.definition.settings)
         return max(self._resolve(owner, instance_acl), self.grant)
 
-    def _serialise_row(self, row: Mapping[str, Any], pending: list[_PendingExpansion]) -> dict[str, Any]:
+    def _serialise_row(self, row: Mapping[str, Any], pending: list[PendingExpansion]) -> dict[str, Any]:
         access = self.access_of(row)
         if self.system is SYSTEM_PROPERTIES:
             document = _all_system_values(row, self.definition.name, access)
@@ -136,7 +136,7 @@ class DocumentPlan:
         return document
 
     def _fill(self, target: dict[str, Any], body: Mapping[str, Any], plans: list[_PropertyPlan], access: int,
-              owner: str | None, pending: list[_PendingExpansion]) -> None:
+              owner: str | None, pending: list[PendingExpansion]) -> None:
         for plan in plans:
             key = plan.prop.name
             if key not in body:
@@ -158,13 +158,13 @@ class DocumentPlan:
             elif plan.expand is not None and stored is not None:
                 target[key] = plan.prop.serialise(stored)
                 ids = stored if isinstance(stored, list) else [stored]
-                pending.append(_PendingExpansion(plan, target, key, [str(item) for item in ids],
+                pending.append(PendingExpansion(plan, target, key, [str(item) for item in ids],
                                                  isinstance(stored, list)))
             else:
                 target[key] = plan.prop.serialise(stored)
 
     def _document_value(self, stored: Any, plan: _PropertyPlan, access: int, owner: str | None,
-                        pending: list[_PendingExpansion]) -> Any:
+                        pending: list[PendingExpansion]) -> Any:
         assert plan.children is not None
         if stored is None:
             return None
@@ -178,10 +178,11 @@ class DocumentPlan:
             values.append(value)
         return values if isinstance(stored, list) else (values[0] if values else None)
 
-    def _expand(self, pending: list[_PendingExpansion], loader: ExpandLoader | None, depth: int) -> None:
+    def fill_expansions(self, pending: list[PendingExpansion], loader: ExpandLoader | None, depth: int) -> None:
+        """Replaces each pending reference by the document it names: one load per target object."""
         if loader is None or depth >= MAX_EXPAND_DEPTH:
             return
-        by_target: dict[tuple[str, Selection, int], list[_PendingExpansion]] = defaultdict(list)
+        by_target: dict[tuple[str, Selection, int], list[PendingExpansion]] = defaultdict(list)
         for item in pending:
             plan = item.plan
             source = plan.prop.option("sourceObject")

@@ -167,9 +167,9 @@ class Instances:
         )
         return int(self.connection.execute(statement).scalar_one())
 
-    def get(self, instance_id: str, selection: Selection = Selection()) -> dict[str, Any]:
+    def get(self, instance_id: str, selection: Selection | None = None) -> dict[str, Any]:
         row = self.get_row(instance_id)
-        plan = DocumentPlan.build(self.definition, self.viewer, selection)
+        plan = DocumentPlan.build(self.definition, self.viewer, selection or Selection())
         return plan.serialise_rows([row], self.load_expanded)[0]
 
     def get_row(self, instance_id: str, needed: int = VISIBLE) -> dict[str, Any]:

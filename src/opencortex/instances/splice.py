@@ -1,111 +1,155 @@
-"""Encoded documents spliced from the stored JSON text, when serialising would not change it.
+"""Exported documents encoded straight from stored bodies, without rebuilding them value by value.
 
-An export of every property of an object, on SQLite, mostly writes each stored body unchanged:
-the serialised document is the system properties followed by the body's properties, copied as
-stored. Building dicts only to encode them again was most of an export's time, so a
-``SplicePlan`` writes ``{"_id":…,"access":7`` from the row's columns and appends the stored text
-after it, byte for byte what ``orjson.dumps(plan.serialise_rows(...))`` gives.
+The ordinary serialiser (``DocumentPlan``) builds a new dict for every document, property by
+property, and the writer encodes it; for a million documents that was most of an export's time.
+Yet for most plans the serialised document is just the system properties followed by the stored
+body's properties. A ``SplicePlan`` writes ``{"_id":…,"access":7`` as text from the row's
+columns and then, per row, does the least that gives the same bytes as
+``orjson.dumps(plan.serialise_rows(...))``:
 
-It only does so when that is provably the same:
+- **splice** (SQLite only): the stored JSON text is appended as it is. SQLite keeps the text
+  ``orjson`` wrote (``store.database``); PostgreSQL's jsonb reorders keys and adds spaces.
+- **re-encode**: the parsed body is fixed up and encoded once: top-level keys put in the plan's
+  order (dropping those it has no property for, such as an ``optional`` one not included, as the
+  ordinary serialiser does), Document values rebuilt in their sub-properties' order when they are
+  not already, References rewritten to ``{_id, object}`` by the property itself, and expanded
+  references filled in for the whole batch at once (``DocumentPlan.fill_expansions``).
 
-- once per plan: no ``paths`` (all system properties), no ``expand``, no property ``acl``, and
-  every selected property (and sub-property of a Document) is shown as stored, except top-level
-  References (stored as an id, shown as ``{_id, object}``): a body with one is re-encoded after
-  its references are rewritten by the property itself, still without rebuilding any dict;
-- per row: the keys of every Document value and array element are in the plan's order with
-  nothing unknown (``_id`` first); top-level keys out of order, or that the plan leaves out (an
-  ``optional`` property not included), mean a re-encode of the body; the viewer's access
-  to the row reaches every selected property's ``readAccess``; the dates have SQLAlchemy's SQLite
-  form and the ids are plain ASCII letters and digits.
+Which keys need what is judged once per distinct key tuple (documents of one object share a few
+shapes), so the per-row cost is ``orjson.loads`` (SQLite), a dict lookup, and the encoding.
 
-A row that fails any check is serialised the ordinary way, so the output never depends on which
-path a row took (tests compare both on the same rows). Only SQLite: it keeps the JSON text that
-``orjson`` wrote (``store.database``); PostgreSQL's jsonb reorders keys and adds spaces.
-
-The body's keys are read with ``orjson.loads`` (a few microseconds), which is the price of the
-checks; shapes (key tuples) repeat, so each distinct shape is judged once.
+A plan qualifies when it selects every system property (no ``paths``), no property has its own
+``acl``, and every selected property is shown as stored, is a Document whose sub-properties are,
+or is a top-level Reference. A row takes the ordinary path when the viewer's access to it does not
+reach every selected property's ``readAccess``, when a Document value is neither null, an
+element nor an array of elements, or when its dates or ids are not in the expected form; the output
+never depends on which path a row took (tests compare both, row by row).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 import orjson
 
+from opencortex.clock import iso
 from opencortex.instances.raw_rows import ACL, BODY, CREATED, CREATOR, ID, OWNER, TYPE, UPDATED, UPDATER, RawRow, to_row
-from opencortex.instances.serialise import SYSTEM_PROPERTIES, DocumentPlan, _PropertyPlan, serialises_as_stored
+from opencortex.instances.serialise import (
+    SYSTEM_PROPERTIES,
+    DocumentPlan,
+    ExpandLoader,
+    PendingExpansion,
+    _PropertyPlan,
+    serialises_as_stored,
+)
 from opencortex.model.properties import PropertyDefinition
 
 _SHAPES_LIMIT = 1024  # distinct key tuples remembered per plan (and per Document property)
-_REJECT = False
+_ACCOUNTS_LIMIT = 4096  # distinct (owner, creator, updater) texts remembered per plan
+_JSON_OPTIONS = orjson.OPT_NON_STR_KEYS
 
-
-# What a body key needs before the stored text can be used (see ``_Shapes.judge``).
-_CHECK, _REWRITE, _DROP, _REORDER = range(4)
+# What a top-level key needs (see ``_Shapes.judge``).
+_CHECK, _REWRITE, _EXPAND, _DROP = range(4)
 
 
 class _Shapes:
     """Judges key tuples against an ordered list of names, remembering the verdicts.
 
-    A verdict is ``False`` (a Document element that is not as shown: take the ordinary path) or
-    what the keys need: a Document value to check, a Reference to rewrite, and at the top level a
-    key the plan leaves out (an optional property not included, say) to drop, as the ordinary
-    serialiser drops every key it has no plan for, or the whole body to put in the plan's order
-    (stored bodies keep the order their writer gave).
+    At the top level a verdict is ``(spliceable, in_order, needs, substitutions)``: whether the
+    stored text can be used if the Document values are as shown (keys in order, nothing unknown,
+    rewritten or expanded), whether the keys are in the plan's order with nothing unknown, the keys
+    that need something (a Document value to check, a Reference to rewrite or expand, an unknown
+    key to drop), and, when the only rewrites are single References, how to rewrite them in the
+    text: ``(name, '"name":', source object as JSON)``. For a Document element it is whether
+    the element is already as shown: ``_id`` first, then sub-properties in order, nothing else.
     """
 
-    def __init__(self, names: tuple[str, ...], nested: Mapping[str, _Shapes], allow_id: bool,
-                 rewritten: Mapping[str, PropertyDefinition]) -> None:
+    def __init__(self, names: tuple[str, ...], *, nested: Mapping[str, _Shapes] | None = None,
+                 rewritten: Mapping[str, PropertyDefinition] | None = None,
+                 expanded: Mapping[str, _PropertyPlan] | None = None, element: bool = False) -> None:
+        self.names = names
         self.position = {name: index for index, name in enumerate(names)}
-        self.nested = nested
-        self.rewritten = rewritten  # References: stored as ids, shown as {_id, object}
-        self.allow_id = allow_id  # a Document element: ``_id`` first, nothing unknown, nothing rewritten
-        self._verdicts: dict[tuple[str, ...], tuple[tuple[str, int], ...] | bool] = {}
+        self.nested = nested or {}
+        self.rewritten = rewritten or {}  # References: stored as ids, shown as {_id, object}
+        self.expanded = expanded or {}  # References replaced by the documents they name
+        self.element = element
+        self._verdicts: dict[tuple[str, ...], Any] = {}
 
-    def judge(self, keys: tuple[str, ...]) -> tuple[tuple[str, int], ...] | bool:
+    def judge(self, keys: tuple[str, ...]) -> Any:
         verdict = self._verdicts.get(keys)
         if verdict is None:
-            verdict = self._judge(keys)
+            verdict = self._judge_element(keys) if self.element else self._judge(keys)
             if len(self._verdicts) < _SHAPES_LIMIT:
                 self._verdicts[keys] = verdict
         return verdict
 
-    def _judge(self, keys: tuple[str, ...]) -> tuple[tuple[str, int], ...] | bool:
-        if self.allow_id and keys and keys[0] == "_id":
-            keys = keys[1:]
-        last = -1
-        reorder = False
+    def _judge(self, keys: tuple[str, ...]) -> tuple[bool, bool, tuple[tuple[str, int], ...], Any]:
+        last, in_order = -1, True
         needs: list[tuple[str, int]] = []
         for key in keys:
             index = self.position.get(key)
             if index is None:
-                if self.allow_id:
-                    return _REJECT
                 needs.append((key, _DROP))
+                in_order = False
                 continue
-            if index <= last:
-                if self.allow_id:
-                    return _REJECT
-                reorder = True
+            if index < last:
+                in_order = False
             last = max(last, index)
             if key in self.nested:
                 needs.append((key, _CHECK))
             elif key in self.rewritten:
                 needs.append((key, _REWRITE))
-        if reorder:
-            needs.append(("", _REORDER))  # last: rebuilding in plan order also drops unknown keys
-        return tuple(needs)
+            elif key in self.expanded:
+                needs.append((key, _EXPAND))
+        substitutions = None
+        if in_order and all(need == _CHECK or need == _REWRITE and not self.rewritten[key].array
+                            for key, need in needs):
+            substitutions = tuple((key, orjson.dumps(key).decode() + ":",
+                                   orjson.dumps(self.rewritten[key].option("sourceObject")).decode())
+                                  for key, need in needs if need == _REWRITE)
+        return in_order and all(need == _CHECK for _, need in needs), in_order, tuple(needs), substitutions
 
-    def accepts_value(self, value: Any) -> bool:
-        """A Document property's stored value: null, one element, or an array of elements."""
+    def _judge_element(self, keys: tuple[str, ...]) -> bool:
+        if keys and keys[0] == "_id":
+            keys = keys[1:]
+        last = -1
+        for key in keys:
+            index = self.position.get(key, -1)
+            if index <= last:
+                return False
+            last = index
+        return True
+
+    def state(self, value: Any) -> int:
+        """A Document value: 0 as shown, 1 to rebuild, -1 not a Document value (ordinary path)."""
         if value is None:
-            return True
+            return 0
         if type(value) is dict:
-            return self.judge(tuple(value)) is not _REJECT
+            return 0 if self.judge(tuple(value)) else 1
         if type(value) is list:
-            return all(type(element) is dict and self.judge(tuple(element)) is not _REJECT for element in value)
-        return False
+            state = 0
+            for element in value:
+                if type(element) is not dict:
+                    return -1
+                if not self.judge(tuple(element)):
+                    state = 1
+            return state
+        return -1
+
+    def rebuild(self, value: Any) -> Any:
+        """``value`` as the ordinary serialiser shows it (``_copy_document``)."""
+        if type(value) is list:
+            return [self._element(element) for element in value]
+        return self._element(value)
+
+    def _element(self, element: dict[str, Any]) -> dict[str, Any]:
+        shown = {"_id": element["_id"]} if "_id" in element else {}
+        for name in self.names:
+            if name in element:
+                shown[name] = element[name]
+        return shown
 
 
 class SplicePlan:
@@ -115,65 +159,112 @@ class SplicePlan:
         self.min_access = min_access
         self._object = orjson.dumps(plan.definition.name).decode()
         self._full_access = plan.viewer.full_access
+        # A full-access viewer's access is the same for every row.
+        self._access = plan.access_for(None, None) if self._full_access else None
+        self._accounts: dict[tuple[Any, Any, Any], str | None] = {}
+        self.spliced = 0
+        """Rows whose stored text was used as it is (the rest were re-encoded or took the ordinary path)."""
 
     @classmethod
-    def build(cls, plan: DocumentPlan, dialect: str) -> SplicePlan | None:
-        """The splice plan for ``plan``, or None when no row could take it."""
-        if dialect != "sqlite" or plan.system != SYSTEM_PROPERTIES:
+    def build(cls, plan: DocumentPlan) -> SplicePlan | None:
+        """The plan's fast path, or None when no row could take it."""
+        if plan.system != SYSTEM_PROPERTIES:
             return None
-        built = _shapes_of(plan.properties, allow_id=False)
-        if built is None:
-            return None
-        shapes, min_access = built
-        return cls(plan, shapes, min_access)
+        nested: dict[str, _Shapes] = {}
+        rewritten: dict[str, PropertyDefinition] = {}
+        expanded: dict[str, _PropertyPlan] = {}
+        min_access = 0
+        for prop_plan in plan.properties:
+            prop = prop_plan.prop
+            if prop_plan.extra_entries:
+                return None
+            if prop_plan.expand is not None:
+                expanded[prop.name] = prop_plan
+            elif prop.type_name == "Document":
+                children = prop_plan.children
+                if children is None or any(
+                    child.extra_entries or child.expand is not None or child.children is not None
+                    or not serialises_as_stored(child.prop) or child.prop.name == "_id" for child in children
+                ):
+                    return None  # one level of plain sub-properties; anything deeper takes the ordinary path
+                nested[prop.name] = _Shapes(tuple(child.prop.name for child in children), element=True)
+                min_access = max([min_access, *(child.read_access for child in children)])
+            elif not serialises_as_stored(prop):
+                if prop.type_name != "Reference":
+                    return None
+                rewritten[prop.name] = prop
+            min_access = max(min_access, prop_plan.read_access)
+        names = tuple(prop_plan.prop.name for prop_plan in plan.properties)
+        return cls(plan, _Shapes(names, nested=nested, rewritten=rewritten, expanded=expanded), min_access)
 
-    def encode_rows(self, rows: list[RawRow]) -> list[bytes]:
-        """The rows' documents encoded as compact JSON, in order."""
-        return [self.encode(row) for row in rows]
+    def encode_rows(self, rows: list[RawRow], loader: ExpandLoader | None = None) -> list[bytes]:
+        """The rows' documents encoded as compact JSON, in order; ``loader`` expands references."""
+        pending: list[PendingExpansion] = []
+        # Bytes, or (system text, body) waiting for its expansions, or None for the ordinary path.
+        # Most rows are encoded at once, so their dicts die young (cheap for the cycle collector).
+        out: list[Any] = [self._encode(row, pending) for row in rows]
+        if pending:
+            self.plan.fill_expansions(pending, loader, 0)
+        elif None not in out:
+            return out
+        ordinary = [row for row, item in zip(rows, out, strict=True) if item is None]
+        documents = iter(self.plan.serialise_rows([to_row(row) for row in ordinary], loader))
+        for index, item in enumerate(out):
+            if item is None:
+                out[index] = orjson.dumps(next(documents), option=_JSON_OPTIONS)
+            elif type(item) is tuple:
+                out[index] = _joined(*item)
+        return out
 
-    def encode(self, row: RawRow) -> bytes:
-        spliced = self._splice(row)
-        if spliced is not None:
-            return spliced
-        document = self.plan.serialise_rows([to_row(row)], None)[0]
-        return orjson.dumps(document, option=orjson.OPT_NON_STR_KEYS)
-
-    def _splice(self, row: RawRow) -> bytes | None:
-        text = row[BODY]
-        if type(text) is not str:
-            return None
-        access = self.plan.access_for(row[OWNER], row[ACL])
-        if not self._full_access and access < self.min_access:
-            return None
-        body = orjson.loads(text)
+    def _encode(self, row: RawRow, pending: list[PendingExpansion]) -> bytes | tuple[str, dict[str, Any]] | None:
+        access = self._access
+        if access is None:
+            access = self.plan.access_for(row[OWNER], row[ACL])
+            if access < self.min_access:
+                return None
+        stored = row[BODY]
+        text = stored if type(stored) is str else None
+        body = orjson.loads(stored) if text is not None else stored
         if type(body) is not dict:
             return None
         shapes = self.shapes
-        verdict = shapes.judge(tuple(body))
-        if verdict is _REJECT:
-            return None
-        rewrite = False
-        for name, need in verdict:  # type: ignore[union-attr]
+        spliceable, in_order, needs, substitutions = shapes.judge(tuple(body))
+        rebuilt: list[str] = []
+        for name, need in needs:
             if need == _CHECK:
-                if not shapes.nested[name].accepts_value(body[name]):
+                state = shapes.nested[name].state(body[name])
+                if state < 0:
                     return None
-            elif need == _REWRITE:
-                body[name] = shapes.rewritten[name].serialise(body[name])
-                rewrite = True
-            elif need == _DROP:
-                del body[name]
-                rewrite = True
-            else:
-                body = {key: body[key] for key in shapes.position if key in body}
-                rewrite = True
+                if state:
+                    rebuilt.append(name)
         head = self._system(row, access)
         if head is None:
             return None
-        if not body:
-            return (head + "}").encode()
-        if rewrite:  # re-encoding the (already checked) body is still cheaper than rebuilding it
-            return head.encode() + b"," + orjson.dumps(body, option=orjson.OPT_NON_STR_KEYS)[1:]
-        return (head + "," + text[1:]).encode()
+        if text is not None and not rebuilt and (spliceable or substitutions is not None):
+            shown = text if spliceable else _substituted(text, body, substitutions)
+            if shown is not None:
+                # The stored text is (now) what the reader would get.
+                self.spliced += 1
+                return (head + ("," + shown[1:] if len(shown) > 2 else "}")).encode()
+        if text is None or not in_order:
+            # In the plan's order, without unknown keys; also a copy, since the driver's dict
+            # (PostgreSQL) must stay as read for the ordinary path.
+            body = {name: body[name] for name in shapes.names if name in body}
+        expanding = False
+        for name in rebuilt:
+            body[name] = shapes.nested[name].rebuild(body[name])
+        for name, need in needs:
+            if need == _REWRITE:
+                body[name] = shapes.rewritten[name].serialise(body[name])
+            elif need == _EXPAND:
+                value = body[name]
+                body[name] = shapes.expanded[name].prop.serialise(value)
+                if value is not None:
+                    ids = value if isinstance(value, list) else [value]
+                    pending.append(PendingExpansion(shapes.expanded[name], body, name, [str(item) for item in ids],
+                                                    isinstance(value, list)))
+                    expanding = True
+        return (head, body) if expanding else _joined(head, body)
 
     def _system(self, row: RawRow, access: int) -> str | None:
         """``_all_system_values`` of the row as JSON text without its closing brace."""
@@ -188,49 +279,65 @@ class SplicePlan:
             if updated_iso is None:
                 return None
             updated_text = f'"{updated_iso}"'
-        head = f'{{"_id":"{identifier}","object":{self._object}'
-        if row[TYPE] is not None:
-            head += ',"type":' + orjson.dumps(row[TYPE]).decode()
-        head += f',"created":"{created}","updated":{updated_text}'
-        for key, index in (("owner", OWNER), ("creator", CREATOR), ("updater", UPDATER)):
-            account = row[index]
-            if account:
-                if not _plain(account):
-                    return None
-                head += f',"{key}":{{"_id":"{account}","object":"account"}}'
-        return head + f',"access":{int(access)}'
-
-
-def _shapes_of(plans: list[_PropertyPlan], allow_id: bool) -> tuple[_Shapes, int] | None:
-    nested: dict[str, _Shapes] = {}
-    rewritten: dict[str, PropertyDefinition] = {}
-    min_access = 0
-    for plan in plans:
-        if plan.expand is not None or plan.extra_entries:
+        kind = row[TYPE]
+        kind_text = "" if kind is None else ',"type":' + orjson.dumps(kind).decode()
+        key = (row[OWNER], row[CREATOR], row[UPDATER])
+        accounts = self._accounts.get(key, "")
+        if accounts == "":
+            accounts = _accounts_text(key)
+            if len(self._accounts) < _ACCOUNTS_LIMIT:
+                self._accounts[key] = accounts
+        if accounts is None:
             return None
-        if not serialises_as_stored(plan.prop):
-            if allow_id or plan.prop.type_name != "Reference":
+        return (f'{{"_id":"{identifier}","object":{self._object}{kind_text},"created":"{created}",'
+                f'"updated":{updated_text}{accounts},"access":{int(access)}')
+
+
+def _accounts_text(accounts: tuple[Any, Any, Any]) -> str | None:
+    """The owner, creator and updater of ``_all_system_values`` as JSON text (None: not plain ids)."""
+    text = ""
+    for key, account in zip(("owner", "creator", "updater"), accounts, strict=True):
+        if account:
+            if not _plain(account):
                 return None
-            rewritten[plan.prop.name] = plan.prop
-        min_access = max(min_access, plan.read_access)
-        if plan.prop.type_name == "Document":
-            if plan.children is None:
-                return None
-            inner = _shapes_of(plan.children, allow_id=True)
-            if inner is None or inner[0].nested or inner[0].rewritten:
-                return None  # one level of Documents; deeper ones take the ordinary path
-            nested[plan.prop.name] = inner[0]
-            min_access = max(min_access, inner[1])
-    if allow_id and any(plan.prop.name == "_id" for plan in plans):
-        return None
-    return _Shapes(tuple(plan.prop.name for plan in plans), nested, allow_id, rewritten), min_access
+            text += f',"{key}":{{"_id":"{account}","object":"account"}}'
+    return text
+
+
+def _substituted(text: str, body: dict[str, Any], substitutions: tuple[tuple[str, str, str], ...]) -> str | None:
+    """The stored text with each single Reference's id written as ``{"_id":…,"object":…}``, or
+    None when that cannot be done safely (then the body is re-encoded)."""
+    for name, key, source in substitutions:
+        value = body[name]
+        if value is None:
+            continue  # null either way
+        # The key occurs exactly once, so it is the top-level one, followed by its value (the
+        # substring cannot occur inside a string value: its quotes would be escaped).
+        if type(value) is not str or not _plain(value) or text.count(key) != 1:
+            return None
+        replaced = text.replace(f'{key}"{value}"', f'{key}{{"_id":"{value}","object":{source}}}', 1)
+        if len(replaced) == len(text):
+            return None
+        text = replaced
+    return text
+
+
+def _joined(head: str, body: dict[str, Any]) -> bytes:
+    if not body:
+        return (head + "}").encode()
+    return head.encode() + b"," + orjson.dumps(body, option=_JSON_OPTIONS)[1:]
 
 
 def _iso(stored: Any) -> str | None:
-    """``clock.iso`` of a date as SQLAlchemy stores it on SQLite ('2026-11-28 19:37:21.051280')."""
-    if type(stored) is not str or len(stored) != 26 or stored[10] != " " or stored[19] != ".":
-        return None
-    return f"{stored[:10]}T{stored[11:23]}Z"
+    """``clock.iso`` of a stored date: a datetime (PostgreSQL), or SQLAlchemy's SQLite text
+    ('2026-11-28 19:37:21.051280'), sliced rather than parsed."""
+    if type(stored) is str:
+        if len(stored) != 26 or stored[10] != " " or stored[19] != ".":
+            return None
+        return f"{stored[:10]}T{stored[11:23]}Z"
+    if isinstance(stored, datetime):
+        return iso(stored)
+    return None
 
 
 def _plain(identifier: Any) -> bool:
