@@ -88,7 +88,7 @@ def study_rows(platform):
 def test_system_viewer_matches_the_ordinary_path(platform, study_rows):
     with platform.runtime.database.connect() as connection, connection.begin():
         plan, rows = _scan(connection, platform, Viewer.system(platform.org["id"]))
-        splice = SplicePlan.build(plan)
+        splice = SplicePlan.build(plan, platform.runtime.database.dialect)
         assert splice is not None
         assert splice.encode_rows(rows) == _ordinary(plan, rows)
         # Only rows 5 and 6 (a scalar, and a non-element, as a Document) take the ordinary path. On
@@ -108,7 +108,7 @@ def test_bodies_without_references_are_spliced(platform, study_rows):
         definition = get_object(connection, platform.org["id"], "c_patient")
         plan = DocumentPlan.build(definition, Viewer.system(platform.org["id"]), parse_selection(None, None, None))
         plan.properties = [prop for prop in plan.properties if prop.prop.name != "c_site"]
-        splice = SplicePlan.build(plan)
+        splice = SplicePlan.build(plan, platform.runtime.database.dialect)
         assert splice is not None
         _, rows = _scan(connection, platform, Viewer.system(platform.org["id"]))
         assert splice.encode_rows(rows) == _ordinary(plan, rows)
@@ -128,7 +128,7 @@ def test_included_optional_property(platform, study_rows):
     with platform.runtime.database.connect() as connection, connection.begin():
         plan, rows = _scan(connection, platform, Viewer.system(platform.org["id"]),
                            parse_selection(None, ["c_notes"], None))
-        splice = SplicePlan.build(plan)
+        splice = SplicePlan.build(plan, platform.runtime.database.dialect)
         assert splice is not None
         assert splice.encode_rows(rows) == _ordinary(plan, rows)
         updated = next(row for row in rows if row[0] == patient_ids[0])
@@ -143,7 +143,7 @@ def test_expanded_references_match(platform, study_rows):
         instances = Instances(connection, dialect, org_id, definition, Viewer.system(org_id))
         plan = DocumentPlan.build(definition, instances.viewer, parse_selection(None, None, ["c_site"]))
         rows = [row for batch in instances.scan_raw(None, 1000) for row in batch]
-        splice = SplicePlan.build(plan)
+        splice = SplicePlan.build(plan, platform.runtime.database.dialect)
         assert splice is not None
         ordinary = [orjson.dumps(document, option=orjson.OPT_NON_STR_KEYS)
                     for document in plan.serialise_rows([to_row(row) for row in rows], instances.load_expanded)]
@@ -158,7 +158,7 @@ def test_plans_that_never_splice(platform, study_rows):
         system = Viewer.system(platform.org["id"])
         for selection in (parse_selection(["c_number"], None, None),):
             plan, _ = _scan(connection, platform, system, selection)
-            assert SplicePlan.build(plan) is None
+            assert SplicePlan.build(plan, platform.runtime.database.dialect) is None
 
 
 def test_principal_rows_splice_only_with_enough_access(platform, study_rows):
@@ -179,7 +179,7 @@ def test_principal_rows_splice_only_with_enough_access(platform, study_rows):
         viewer = as_principal(connection, org_id, monitor["id"])
         plan, rows = _scan(connection, platform, viewer)
         assert len(rows) == len([i for i in range(30) if i % 2 == 0 or i % 3 == 0])
-        splice = SplicePlan.build(plan)
+        splice = SplicePlan.build(plan, platform.runtime.database.dialect)
         assert splice is not None and splice.encode_rows(rows) == _ordinary(plan, rows)
         assert _paths_taken(splice, rows)[0] == len(rows) - 1  # row 6 takes the ordinary path; 5 is hidden
     # A property only Update access may read: rows with Read alone must leave it out.
@@ -190,7 +190,7 @@ def test_principal_rows_splice_only_with_enough_access(platform, study_rows):
     with runtime.database.connect() as connection, connection.begin():
         viewer = as_principal(connection, org_id, monitor["id"])
         plan, rows = _scan(connection, platform, viewer)
-        splice = SplicePlan.build(plan)
+        splice = SplicePlan.build(plan, platform.runtime.database.dialect)
         assert splice is not None and splice.min_access == 6
         encoded = splice.encode_rows(rows)
         assert encoded == _ordinary(plan, rows)
@@ -204,7 +204,7 @@ def test_principal_rows_splice_only_with_enough_access(platform, study_rows):
 def test_raw_rows_read_like_the_table(platform, study_rows):
     with platform.runtime.database.connect() as connection, connection.begin():
         through_types = {row["id"]: dict(row) for row in connection.execute(sa.select(documents)).mappings()}
-        raw = connection.execute(sa.select(*raw_columns())).all()
+        raw = connection.execute(sa.select(*raw_columns(platform.runtime.database.dialect))).all()
         assert len(raw) == len(through_types) > 30
         for row in raw:
             converted = to_row(row)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +28,7 @@ from opencortex.exports.formats.csv_writer import CsvOptions
 from opencortex.exports.formats.dictionary import DICTIONARY_NAME, write_dictionary
 from opencortex.exports.manifest import ExportParameters, ManifestEntry, build_manifest, encode_manifest
 from opencortex.exports.naming import data_entry_name
+from opencortex.exports.prefetch import prefetched
 from opencortex.exports.queue import event
 from opencortex.files import open_file_store
 from opencortex.instances.lists import list_condition
@@ -116,17 +118,23 @@ def run_export(runtime: Runtime, job: dict[str, Any], heartbeat: Heartbeat) -> O
                     entry = zip_writer.open_entry(entry_name)
                     entry.write(formatter.begin())
                     # Documents encoded from the stored bodies, without rebuilding them, where the plan allows.
-                    splice = SplicePlan.build(plan) if params["format"] != CSV and collector is None else None
-                    for rows in instances.scan_raw(where, BATCH_SIZE):
-                        if splice is not None:
-                            entry.write(formatter.write_encoded(splice.encode_rows(rows, instances.load_expanded)))
-                        else:
-                            documents = plan.serialise_rows([to_row(row) for row in rows], instances.load_expanded)
-                            if collector is not None:
-                                collector.rewrite(documents)
-                            entry.write(formatter.write_documents(documents))
-                        progress["docs"] = formatter.records
-                        beat()
+                    fast = params["format"] != CSV and collector is None
+                    splice = SplicePlan.build(plan, database.dialect) if fast else None
+                    scan = instances.scan_raw(where, BATCH_SIZE)
+                    # The next batch is read while this one is encoded, unless encoding reads too.
+                    with (nullcontext(scan) if plan.expands() else prefetched(scan)) as batches:
+                        for rows in batches:
+                            if splice is not None:
+                                encoded = splice.encode_rows(rows, instances.load_expanded)
+                                entry.write(formatter.write_encoded(encoded))
+                            else:
+                                documents = plan.serialise_rows([to_row(row) for row in rows],
+                                                                instances.load_expanded)
+                                if collector is not None:
+                                    collector.rewrite(documents)
+                                entry.write(formatter.write_documents(documents))
+                            progress["docs"] = formatter.records
+                            beat()
                     events.append(event("cursor.completed", {"docs": formatter.records}))
                     if params["format"] == CSV:
                         events.append(event("csv.started"))

@@ -84,7 +84,8 @@ def list_exports(connection: Connection, org_id: str, *, limit: int, skip: int =
     return rows[:limit], len(rows) > limit
 
 
-def claim_next_export(connection: Connection, dialect: str, worker_id: str, lease_seconds: int) -> dict[str, Any] | None:
+def claim_next_export(connection: Connection, dialect: str, worker_id: str,
+                      lease_seconds: int) -> dict[str, Any] | None:
     """Take the next runnable export, if any, and mark it running under this worker's lease."""
     running = sa.select(exports.c.id).where(exports.c.org_id == orgs.c.id, exports.c.state == RUNNING).exists()
     waiting = (

@@ -112,6 +112,15 @@ class DocumentPlan:
             self.fill_expansions(pending, expand, depth)
         return out
 
+    def expands(self) -> bool:
+        """Whether serialising reads other instances (references to expand, at any depth)."""
+
+        def any_expand(plans: list[_PropertyPlan]) -> bool:
+            return any(plan.expand is not None or (plan.children is not None and any_expand(plan.children))
+                       for plan in plans)
+
+        return any_expand(self.properties)
+
     def access_of(self, row: Mapping[str, Any]) -> int:
         return self.access_for(row["owner"], row["acl"])
 

@@ -146,7 +146,7 @@ class Instances:
         No OFFSET, no limit, one query per batch whatever the size of the set.
         """
         condition = self.condition(parse_where(where, self.query_schema()))
-        columns = raw_columns()
+        columns = raw_columns(self.dialect)
         last: str | None = None
         while True:
             statement = sa.select(*columns).where(
@@ -196,7 +196,7 @@ class Instances:
         target = find_object(self.connection, self.org_id, object_name)
         if target is None:
             return {}
-        statement = sa.select(*raw_columns()).where(
+        statement = sa.select(*raw_columns(self.dialect)).where(
             documents.c.org_id == self.org_id, documents.c.object == target.name, documents.c.id.in_(ids)
         )
         if grant < VISIBLE:

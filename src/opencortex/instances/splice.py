@@ -153,10 +153,11 @@ class _Shapes:
 
 
 class SplicePlan:
-    def __init__(self, plan: DocumentPlan, shapes: _Shapes, min_access: int) -> None:
+    def __init__(self, plan: DocumentPlan, shapes: _Shapes, min_access: int, splice_text: bool) -> None:
         self.plan = plan
         self.shapes = shapes
         self.min_access = min_access
+        self._splice_text = splice_text
         self._object = orjson.dumps(plan.definition.name).decode()
         self._full_access = plan.viewer.full_access
         # A full-access viewer's access is the same for every row.
@@ -166,8 +167,9 @@ class SplicePlan:
         """Rows whose stored text was used as it is (the rest were re-encoded or took the ordinary path)."""
 
     @classmethod
-    def build(cls, plan: DocumentPlan) -> SplicePlan | None:
-        """The plan's fast path, or None when no row could take it."""
+    def build(cls, plan: DocumentPlan, dialect: str) -> SplicePlan | None:
+        """The plan's fast path, or None when no row could take it. Stored text is spliced only
+        on SQLite, where it is the text ``orjson`` wrote."""
         if plan.system != SYSTEM_PROPERTIES:
             return None
         nested: dict[str, _Shapes] = {}
@@ -195,7 +197,8 @@ class SplicePlan:
                 rewritten[prop.name] = prop
             min_access = max(min_access, prop_plan.read_access)
         names = tuple(prop_plan.prop.name for prop_plan in plan.properties)
-        return cls(plan, _Shapes(names, nested=nested, rewritten=rewritten, expanded=expanded), min_access)
+        shapes = _Shapes(names, nested=nested, rewritten=rewritten, expanded=expanded)
+        return cls(plan, shapes, min_access, splice_text=dialect == "sqlite")
 
     def encode_rows(self, rows: list[RawRow], loader: ExpandLoader | None = None) -> list[bytes]:
         """The rows' documents encoded as compact JSON, in order; ``loader`` expands references."""
@@ -223,8 +226,8 @@ class SplicePlan:
             if access < self.min_access:
                 return None
         stored = row[BODY]
-        text = stored if type(stored) is str else None
-        body = orjson.loads(stored) if text is not None else stored
+        body = orjson.loads(stored) if type(stored) is str else stored
+        text = stored if self._splice_text else None
         if type(body) is not dict:
             return None
         shapes = self.shapes
