@@ -57,12 +57,12 @@ _CHECK, _REWRITE, _EXPAND, _DROP = range(4)
 class _Shapes:
     """Judges key tuples against an ordered list of names, remembering the verdicts.
 
-    At the top level a verdict is ``(spliceable, in_order, needs, substitutions)``: whether the
-    stored text can be used if the Document values are as shown (keys in order, nothing unknown,
-    rewritten or expanded), whether the keys are in the plan's order with nothing unknown, the keys
-    that need something (a Document value to check, a Reference to rewrite or expand, an unknown
-    key to drop), and, when the only rewrites are single References, how to rewrite them in the
-    text: ``(name, '"name":', source object as JSON)``. For a Document element it is whether
+    At the top level a verdict is ``(spliceable, in_order, checks, changes, substitutions)``:
+    whether the stored text can be used if the Document values are as shown (keys in order,
+    nothing unknown, rewritten or expanded), whether the keys are in the plan's order with nothing
+    unknown, the Document values to check (with their element shapes), the References to rewrite
+    or expand, and, when the only changes are single References, how to make them in the text:
+    ``(name, '"name":', source object as JSON)``. For a Document element it is whether
     the element is already as shown: ``_id`` first, then sub-properties in order, nothing else.
     """
 
@@ -85,7 +85,8 @@ class _Shapes:
                 self._verdicts[keys] = verdict
         return verdict
 
-    def _judge(self, keys: tuple[str, ...]) -> tuple[bool, bool, tuple[tuple[str, int], ...], Any]:
+    def _judge(self, keys: tuple[str, ...]) -> tuple[bool, bool, tuple[tuple[str, _Shapes], ...],
+                                                      tuple[tuple[str, int], ...], Any]:
         last, in_order = -1, True
         needs: list[tuple[str, int]] = []
         for key in keys:
@@ -109,7 +110,9 @@ class _Shapes:
             substitutions = tuple((key, orjson.dumps(key).decode() + ":",
                                    orjson.dumps(self.rewritten[key].option("sourceObject")).decode())
                                   for key, need in needs if need == _REWRITE)
-        return in_order and all(need == _CHECK for _, need in needs), in_order, tuple(needs), substitutions
+        checks = tuple((key, self.nested[key]) for key, need in needs if need == _CHECK)
+        changes = tuple((key, need) for key, need in needs if need in (_REWRITE, _EXPAND))
+        return in_order and not changes, in_order, checks, changes, substitutions
 
     def _judge_element(self, keys: tuple[str, ...]) -> bool:
         if keys and keys[0] == "_id":
@@ -231,15 +234,26 @@ class SplicePlan:
         if type(body) is not dict:
             return None
         shapes = self.shapes
-        spliceable, in_order, needs, substitutions = shapes.judge(tuple(body))
-        rebuilt: list[str] = []
-        for name, need in needs:
-            if need == _CHECK:
-                state = shapes.nested[name].state(body[name])
+        spliceable, in_order, checks, changes, substitutions = shapes.judge(tuple(body))
+        rebuilt: list[tuple[str, _Shapes]] = []
+        for name, nested in checks:
+            value = body[name]
+            # ``_Shapes.state``, unrolled for the common cases: this runs for most documents.
+            if type(value) is list:
+                state = 0
+                for element in value:
+                    if type(element) is not dict:
+                        return None
+                    if not nested.judge(tuple(element)):
+                        state = 1
+            elif type(value) is dict:
+                state = 0 if nested.judge(tuple(value)) else 1
+            else:
+                state = nested.state(value)
                 if state < 0:
                     return None
-                if state:
-                    rebuilt.append(name)
+            if state:
+                rebuilt.append((name, nested))
         head = self._system(row, access)
         if head is None:
             return None
@@ -254,12 +268,12 @@ class SplicePlan:
             # (PostgreSQL) must stay as read for the ordinary path.
             body = {name: body[name] for name in shapes.names if name in body}
         expanding = False
-        for name in rebuilt:
-            body[name] = shapes.nested[name].rebuild(body[name])
-        for name, need in needs:
-            if need == _REWRITE:
+        for name, nested in rebuilt:
+            body[name] = nested.rebuild(body[name])
+        for name, change in changes:
+            if change == _REWRITE:
                 body[name] = shapes.rewritten[name].serialise(body[name])
-            elif need == _EXPAND:
+            else:
                 value = body[name]
                 body[name] = shapes.expanded[name].prop.serialise(value)
                 if value is not None:
@@ -271,10 +285,16 @@ class SplicePlan:
 
     def _system(self, row: RawRow, access: int) -> str | None:
         """``_all_system_values`` of the row as JSON text without its closing brace."""
-        identifier, created = row[ID], _iso(row[CREATED])
-        if created is None or not _plain(identifier):
+        identifier, created, updated = row[ID], row[CREATED], row[UPDATED]
+        # ``_iso`` inlined for SQLite's text, the common case.
+        if type(created) is str and len(created) == 26 and created[10] == " " and created[19] == ".":
+            created = f"{created[:10]}T{created[11:23]}Z"
+        else:
+            created = _iso(created)
+            if created is None:
+                return None
+        if not (type(identifier) is str and identifier.isascii() and identifier.isalnum()):  # _plain
             return None
-        updated = row[UPDATED]
         if updated is None:
             updated_text = "null"
         else:
