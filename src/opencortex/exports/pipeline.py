@@ -30,6 +30,7 @@ from opencortex.exports.manifest import ExportParameters, ManifestEntry, build_m
 from opencortex.exports.naming import data_entry_name
 from opencortex.exports.prefetch import prefetched
 from opencortex.exports.queue import event
+from opencortex.exports.relaxed_gc import relaxed_gc
 from opencortex.files import open_file_store
 from opencortex.instances.lists import list_condition
 from opencortex.instances.raw_rows import to_row
@@ -76,6 +77,11 @@ def archive_key(export_id: str, attempt: int) -> str:
 
 
 def run_export(runtime: Runtime, job: dict[str, Any], heartbeat: Heartbeat) -> Outcome:
+    with relaxed_gc():
+        return _run(runtime, job, heartbeat)
+
+
+def _run(runtime: Runtime, job: dict[str, Any], heartbeat: Heartbeat) -> Outcome:
     params = job["params"]
     store = open_file_store(runtime.settings, runtime.master_key)
     for key in list(store.list_keys(output_prefix(job["id"]))):
