@@ -62,6 +62,8 @@ class Instances:
         self.org_id = org_id
         self.definition = definition
         self.viewer = viewer
+        # Definitions of expanded objects, read once per Instances (an export expands every batch).
+        self._targets: dict[str, ObjectDefinition | None] = {}
 
     # Reading
 
@@ -193,7 +195,9 @@ class Instances:
     def load_expanded(self, object_name: str, ids: list[str], viewer: Viewer, selection: Selection,
                       depth: int, grant: int) -> dict[str, dict[str, Any]]:
         """Expansion of references: one query for all ``ids`` of one target object."""
-        target = find_object(self.connection, self.org_id, object_name)
+        if object_name not in self._targets:
+            self._targets[object_name] = find_object(self.connection, self.org_id, object_name)
+        target = self._targets[object_name]
         if target is None:
             return {}
         statement = sa.select(*raw_columns(self.dialect)).where(
@@ -204,6 +208,7 @@ class Instances:
         rows = [to_row(raw) for raw in self.connection.execute(statement)]
         plan = DocumentPlan.build(target, viewer, selection, grant=grant)
         nested = Instances(self.connection, self.dialect, self.org_id, target, viewer)
+        nested._targets = self._targets
         return {doc["_id"]: doc for doc in plan.serialise_rows(rows, nested.load_expanded, depth)}
 
     # Writing
