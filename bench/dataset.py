@@ -4,14 +4,23 @@ Everything lives in one work folder (the data folder of a runtime: SQLite file, 
 encrypted file store) plus, for PostgreSQL, a database of its own created on the local server.
 ``bench.json`` in the folder describes what is there, so a later run with the same ``--workdir``
 and ``--docs`` reuses it instead of loading again.
+
+Attached files (for the ``files`` scenario) are added on demand by ``ensure_files``: random bytes
+uploaded into the ``c_photo`` File property of the first patients by subject number, through
+``opencortex.files.uploads.upload_file`` (a direct upload's code: encrypted at rest, counted in the
+org's storage, facet ready). ``bench.json`` records them (``files``), so they are made once per
+data set and per layout, and reused with ``--keep``.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import resource
 import shutil
+import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -19,15 +28,18 @@ from typing import Any
 import orjson
 import sqlalchemy as sa
 
-from opencortex.acl.viewer import Viewer
+from opencortex.acl.viewer import Viewer, as_principal
 from opencortex.cli.imports import auto_jobs
 from opencortex.demo.study import PATIENTS, SITES, patient_bodies, site_bodies
+from opencortex.files import file_store_of
+from opencortex.files.facets import storage_key
+from opencortex.files.uploads import upload_file
 from opencortex.instances.bulk import import_ndjson
 from opencortex.instances.service import Instances
 from opencortex.model.accounts import create_account
 from opencortex.model.apps import create_app
-from opencortex.model.objects import create_object, update_object
-from opencortex.model.orgs import create_org
+from opencortex.model.objects import create_object, get_object, update_object
+from opencortex.model.orgs import create_org, find_org
 from opencortex.runtime import Runtime
 from opencortex.settings import Settings
 
@@ -56,6 +68,8 @@ class BenchData:
     import_seconds: float
     import_cpu_seconds: float
     import_jobs: int = 0
+    files: dict[str, Any] | None = None
+    """What ``ensure_files`` attached: layout, the export's ``where``, each file's patient, storage id, sha256."""
 
     @property
     def data_dir(self) -> Path:
@@ -93,8 +107,13 @@ def prepare(workdir: Path, docs: int, db: str, *, log: Any = print) -> BenchData
         data = _load(runtime, workdir, docs, db, database_url, pg_database, log)
     finally:
         runtime.close()
-    marker.write_bytes(orjson.dumps(asdict(data), option=orjson.OPT_INDENT_2))
+    save(data)
     return data
+
+
+def save(data: BenchData) -> None:
+    """Write ``bench.json``, what a later run reuses."""
+    (Path(data.workdir) / "bench.json").write_bytes(orjson.dumps(asdict(data), option=orjson.OPT_INDENT_2))
 
 
 def discard(data: BenchData) -> None:
@@ -163,3 +182,97 @@ def _cpu() -> float:
     """CPU seconds of this process and of its finished children (the validating processes)."""
     own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
     return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+# Attached files
+
+
+FILE_PROPERTY = "c_photo"
+CHUNK = 1024 * 1024
+MIB = 1024 * 1024
+FILE_TYPES = {"jpg": "image/jpeg", "bin": "application/octet-stream"}
+"""By name only (content is never sniffed): a JPEG is *stored* in the archive, a ``.bin`` deflated."""
+
+
+@dataclass(frozen=True)
+class FilesLayout:
+    count: int
+    size: int  # bytes of each file
+    ext: str = "jpg"
+
+    @classmethod
+    def of(cls, total_mib: float, file_mib: float, ext: str = "jpg") -> FilesLayout:
+        """``total_mib`` spread over files of about ``file_mib`` each (all of one size, the total exact)."""
+        if total_mib <= 0 or file_mib <= 0:
+            raise ValueError("--files-mib and --file-mib must be positive")
+        count = max(1, math.ceil(total_mib / file_mib - 1e-9))
+        return cls(count=count, size=max(1, int(total_mib * MIB) // count), ext=ext)
+
+    @property
+    def total(self) -> int:
+        return self.count * self.size
+
+    @property
+    def where(self) -> str:
+        """The export's ``where``: exactly the patients holding the files (``c_number`` is indexed)."""
+        return orjson.dumps({"c_number": {"$lte": f"S-{self.count:07d}"}}).decode()
+
+    def describe(self) -> str:
+        return (f"{self.count:,} file{'s' if self.count != 1 else ''} of {_mib(self.size)} "
+                f"({_mib(self.total)}, .{self.ext})")
+
+
+def ensure_files(runtime: Runtime, data: BenchData, layout: FilesLayout, *, log: Any = print) -> dict[str, Any]:
+    """Patients S-0000001 … S-<count> holding one file of ``layout.size`` random bytes each in
+    ``c_photo``; made once per data set and layout (recorded in ``bench.json``)."""
+    if layout.count > data.docs:
+        raise ValueError(f"{layout.count} files need at least as many patients (--docs {data.docs})")
+    if layout.size > runtime.settings.max_upload_bytes:
+        raise ValueError(f"files of {layout.size} bytes are over the upload limit "
+                         f"({runtime.settings.max_upload_bytes}); use a smaller --file-mib")
+    current = data.files
+    store = file_store_of(runtime)
+    if (current is not None and (current["count"], current["size"], current["ext"]) ==
+            (layout.count, layout.size, layout.ext)
+            and all(store.exists(storage_key(data.org_id, item["storageId"])) for item in current["items"])):
+        log(f"reusing {layout.describe()} attached to patients")
+        return current
+    log(f"uploading {layout.describe()} into {FILE_PROPERTY} of {layout.count:,} patients")
+    with runtime.database.connect() as connection:
+        org = find_org(connection, ORG)
+        viewer = as_principal(connection, data.org_id, data.admin_id)
+        instances = Instances(connection, runtime.database.dialect, data.org_id,
+                              get_object(connection, data.org_id, "c_patient"), viewer)
+        patients = [(row["id"], row["body"]["c_number"]) for batch in instances.scan(layout.where)
+                    for row in batch]
+    if org is None or len(patients) != layout.count:
+        raise RuntimeError(f"{layout.where} selects {len(patients)} patients, not {layout.count}")
+    items = []
+    started = time.perf_counter()
+    for instance_id, number in sorted(patients, key=lambda patient: patient[1]):
+        facet = upload_file(runtime, viewer, org, "c_patient", instance_id, FILE_PROPERTY,
+                            f"photo-{number}.{layout.ext}", _random_chunks(layout.size),
+                            content_type=FILE_TYPES[layout.ext])
+        items.append({"id": instance_id, "number": number, "storageId": facet["storageId"],
+                      "size": facet["size"], "sha256": facet["sha256"], "mime": facet["mime"]})
+    seconds = time.perf_counter() - started
+    log(f"uploaded {layout.total / 1e6:,.1f} MB in {seconds:.1f} s ({layout.total / 1e6 / seconds:,.0f} MB/s)")
+    data.files = {"count": layout.count, "size": layout.size, "ext": layout.ext, "total": layout.total,
+                  "where": layout.where, "items": items}
+    save(data)
+    return data.files
+
+
+def _random_chunks(size: int) -> Iterator[bytes]:
+    """Incompressible bytes, a chunk at a time (as an upload's body arrives)."""
+    left = size
+    while left > 0:
+        chunk = os.urandom(min(CHUNK, left))
+        left -= len(chunk)
+        yield chunk
+
+
+def _mib(size: int) -> str:
+    if size >= MIB:
+        return f"{size / MIB:,.0f} MiB" if size % MIB == 0 else f"{size / MIB:,.1f} MiB"
+    return f"{size / 1024:,.0f} KiB"

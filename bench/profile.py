@@ -2,6 +2,7 @@
 
     pip install -r bench/requirements.txt
     python -m bench.profile --docs 100000 --scenario ndjson --keep
+    python -m bench.profile --docs 2000 --scenario files --files-mib 256 --keep
 
 The data set is the benchmark's (``bench/dataset.py``; reused from ``--workdir`` when there).
 The export is created through the API, then run in this process under the profiler; the text
@@ -14,8 +15,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from bench.dataset import discard, prepare
-from bench.exports import ROOT, SCENARIOS, ApiClient
+from bench.dataset import FILE_TYPES, FilesLayout, discard, ensure_files, prepare
+from bench.exports import ROOT, SCENARIOS, ApiClient, export_body
 from opencortex.exports.worker import ExportWorker
 
 
@@ -27,6 +28,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--workdir", type=Path)
     parser.add_argument("--keep", action="store_true")
     parser.add_argument("--interval", type=float, default=0.001, help="sampling interval in seconds")
+    parser.add_argument("--files-mib", type=float, default=1024.0, help="files scenarios: MiB of files in all")
+    parser.add_argument("--file-mib", type=float, default=16.0, help="files scenarios: MiB of each file")
+    parser.add_argument("--files-type", choices=sorted(FILE_TYPES), default="jpg")
     args = parser.parse_args(argv)
     try:
         from pyinstrument import Profiler
@@ -38,9 +42,11 @@ def main(argv: list[str] | None = None) -> None:
     scenario = next(scenario for scenario in SCENARIOS if scenario.key == args.scenario)
     runtime = data.open_runtime()
     try:
+        if scenario.file_patients:
+            ensure_files(runtime, data, FilesLayout.of(args.files_mib, args.file_mib, args.files_type),
+                         log=lambda message: print(message, file=sys.stderr))
         client = ApiClient(runtime, data)
-        created = client.request("POST", "exports", {"label": f"profile {scenario.key}", "objects": "c_patients",
-                                                     **scenario.body}).json()
+        created = client.request("POST", "exports", export_body(scenario, data)).json()
         worker = ExportWorker(runtime, concurrency=1)
         profiler = Profiler(interval=args.interval)
         profiler.start()

@@ -9,6 +9,9 @@
   (no zip, no encryption): how fast SQLite itself hands the rows out.
 - ``COPY ... TO STDOUT``: PostgreSQL's own bulk export of the bodies, read through psycopg into a
   file (no zip, no encryption).
+- files copy (with the ``files`` scenario): every attached file decrypted from the store and
+  written, encrypted again, into one object, as the archive is (with its MD5 and SHA-256), but no
+  zip entry, no per-file SHA-256 and no documents: the floor of an export's files part.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from bench.dataset import BenchData
 from bench.exports import Run
 from opencortex.exports.archive import ZipStreamWriter
 from opencortex.files import open_file_store
+from opencortex.files.facets import storage_key
 from opencortex.runtime import Runtime
 
 BATCH = 1000
@@ -74,6 +78,32 @@ def passthrough(runtime: Runtime, data: BenchData, *, reencode: bool = False) ->
     seconds, cpu = time.perf_counter() - started, _cpu() - cpu
     store.delete(key)
     return Run(seconds=seconds, cpu=cpu, docs=docs, data_bytes=info.size, archive_bytes=stored.size)
+
+
+def files_copy(runtime: Runtime, data: BenchData) -> Run:
+    """The attached files (``BenchData.files``), decrypted and re-encrypted into one stored object."""
+    if data.files is None:
+        raise RuntimeError("the data set has no files (bench.dataset.ensure_files)")
+    store = open_file_store(runtime.settings, runtime.master_key)
+    key = f"bench/{uuid.uuid4().hex}/files.bin"
+    started, cpu = time.perf_counter(), _cpu()
+    writer = store.open_writer(key)
+    try:
+        for item in data.files["items"]:
+            with store.open_reader(storage_key(data.org_id, item["storageId"])) as reader:
+                for chunk in reader:
+                    writer.write(chunk)
+        stored = writer.commit()
+    except BaseException:
+        writer.abort()
+        raise
+    seconds, cpu = time.perf_counter() - started, _cpu() - cpu
+    store.delete(key)
+    if stored.size != data.files["total"]:
+        raise RuntimeError(f"copied {stored.size} bytes of files, expected {data.files['total']}")
+    count = data.files["count"]
+    return Run(seconds=seconds, cpu=cpu, docs=count, data_bytes=0, archive_bytes=stored.size, files=count,
+               file_bytes=stored.size)
 
 
 def sqlite_json(data: BenchData, scratch: Path) -> Run | None:

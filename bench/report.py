@@ -20,7 +20,7 @@ from typing import Any
 import orjson
 
 from bench.chart import LIMIT, OURS, REFERENCE, Bar, Panel, bar_chart
-from bench.exports import Run
+from bench.exports import FILE_SCENARIOS, Run
 
 START = "<!-- bench:results:start -->"
 END = "<!-- bench:results:end -->"
@@ -38,7 +38,8 @@ every run, the rest of this page is not.
 
 
 def summarise(key: str, label: str, kind: str, runs: list[Run], note: str = "") -> dict[str, Any]:
-    """One table row: medians over the runs (peak RSS: the largest)."""
+    """One table row: medians over the runs (peak RSS: the largest). With files (the ``files``
+    scenario), *MB/s* is the files' bytes per second, not the data entry's."""
     seconds = statistics.median(run.seconds for run in runs)
     cpus = [run.cpu for run in runs if run.cpu is not None]
     cpu = statistics.median(cpus) if cpus else None
@@ -55,13 +56,23 @@ def summarise(key: str, label: str, kind: str, runs: list[Run], note: str = "") 
         "peak_rss_mib": max(peaks) / MIB if peaks else None,
         "rss_growth_mib": max(growths) / MIB if growths else None,
         "note": note,
+        **_files(runs[0], seconds),
     }
+
+
+def _files(run: Run, seconds: float) -> dict[str, Any]:
+    if not run.files:
+        return {}
+    return {"files": run.files, "files_mb": run.file_bytes / MB,
+            "mb_per_s": run.file_bytes / MB / seconds if seconds else 0.0}
 
 
 def with_ratios(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     limit = next((row for row in rows if row["key"] == "reencode"), None)
     for row in rows:
         row["vs_reencode"] = row["docs_per_s"] / limit["docs_per_s"] if limit and limit["docs_per_s"] else None
+        if row["key"] in FILE_SCENARIOS:  # a few patients with big files: docs/s says nothing there
+            row["vs_reencode"] = None
     return rows
 
 
@@ -157,7 +168,7 @@ def render_markdown(sets: list[dict[str, Any]]) -> str:
 def _panel(item: dict[str, Any]) -> Panel:
     bars = []
     for row in item["rows"]:
-        if row.get("skipped"):
+        if row.get("skipped") or row["key"] in FILE_SCENARIOS:  # a few docs, big files: not a docs/s figure
             continue
         color = OURS if row["kind"] == "export" else (LIMIT if row["key"] == "reencode" else REFERENCE)
         bars.append(Bar(_short(row["key"], row["label"]), row["docs_per_s"], f"{row['docs_per_s']:,.0f}", color))
@@ -168,7 +179,8 @@ SHORT = {
     "ndjson": "NDJSON", "json": "JSON", "csv": "CSV", "expand": "NDJSON + expand c_site",
     "where": "NDJSON + where (20%)", "principal": "NDJSON + principal (50%)",
     "passthrough": "passthrough limit", "reencode": "re-encode limit", "sqlite3": "sqlite3 -json",
-    "copy": "COPY TO STDOUT",
+    "copy": "COPY TO STDOUT", "files": "NDJSON + files", "files-base": "NDJSON, files' patients",
+    "filecopy": "files copy limit",
 }
 
 

@@ -11,16 +11,18 @@ import struct
 from bench.chart import Bar, Panel, bar_chart
 from bench.run import main
 
+TINY_FILES = ["--files-mib", "0.125", "--file-mib", "0.0625"]  # 2 files of 64 KiB
+
 
 def test_the_benchmark_runs_end_to_end_and_writes_its_report(tmp_path):
     out = tmp_path / "docs"
     messages: list[str] = []
     result = main(["--docs", "200", "--runs", "1", "--db", "sqlite", "--out", str(out),
-                   "--workdir", str(tmp_path / "work")], log=messages.append)
+                   "--workdir", str(tmp_path / "work"), *TINY_FILES], log=messages.append)
 
     rows = {row["key"]: row for row in result["rows"]}
-    assert set(rows) == {"ndjson", "json", "csv", "expand", "where", "principal", "passthrough", "reencode",
-                         "sqlite3"}
+    assert set(rows) == {"ndjson", "json", "csv", "expand", "where", "principal", "files", "files-base",
+                         "passthrough", "reencode", "filecopy", "sqlite3"}
     for key in ("ndjson", "json", "csv", "expand", "passthrough", "reencode"):
         assert rows[key]["docs"] == 200 and rows[key]["docs_per_s"] > 0, rows[key]
     assert rows["principal"]["docs"] == 100  # the monitor is granted every other patient
@@ -39,6 +41,50 @@ def test_the_benchmark_runs_end_to_end_and_writes_its_report(tmp_path):
     width, height = struct.unpack(">II", png[16:24])
     assert width > 400 and height > 100
     assert not (tmp_path / "work").exists()  # the data set is removed unless --keep
+
+
+def test_the_files_scenario_exports_the_attached_files_and_keeps_them_with_the_data_set(tmp_path):
+    out, work = tmp_path / "docs", tmp_path / "work"
+    messages: list[str] = []
+
+    def arguments(only: str, files: list[str]) -> list[str]:
+        return ["--docs", "20", "--runs", "1", "--db", "sqlite", "--out", str(out), "--workdir", str(work),
+                "--keep", "--only", only, *files]
+
+    result = main(arguments("files", TINY_FILES), log=messages.append)
+
+    rows = {row["key"]: row for row in result["rows"]}
+    assert set(rows) == {"files", "files-base", "filecopy"}
+    files, base, copy = rows["files"], rows["files-base"], rows["filecopy"]
+    assert files["docs"] == base["docs"] == 2  # the export's where selects the patients holding the files
+    assert files["files"] == copy["files"] == 2 and files["files_mb"] == copy["files_mb"] == 2 * 65536 / 1e6
+    assert files["archive_mb"] > files["files_mb"] > base["archive_mb"]  # stored: the zip holds them whole
+    assert files["peak_rss_mib"] > 0 and files["rss_growth_mib"] is not None and base["peak_rss_mib"] > 0
+    assert files["mb_per_s"] > 0 and files["vs_reencode"] is None
+    assert "2 files of 64 KiB" in files["label"] and "exportFiles" in files["note"]
+    assert any(message.startswith("uploading 2 files of 64 KiB") for message in messages)
+    page = (out / "benchmarks.md").read_text()
+    assert f"**{files['label']}**" in page and "files copy limit" in page
+
+    recorded = json.loads((work / "bench.json").read_text())["files"]
+    assert (recorded["count"], recorded["size"], recorded["ext"]) == (2, 65536, "jpg")
+    assert [item["number"] for item in recorded["items"]] == ["S-0000001", "S-0000002"]
+    assert all(item["mime"] == "image/jpeg" and item["size"] == 65536 for item in recorded["items"])
+
+    messages.clear()  # with --keep, the next run reuses the data set and its files
+    result = main(arguments("filecopy", TINY_FILES), log=messages.append)
+    assert any(message.startswith("reusing 2 files of 64 KiB") for message in messages)
+    assert [row["key"] for row in result["rows"]] == ["filecopy"]
+    assert json.loads((work / "bench.json").read_text())["files"] == recorded
+
+    messages.clear()  # another layout is uploaded afresh, over the same patients (deflated, as .bin)
+    result = main(arguments("files", ["--files-mib", "0.0625", "--file-mib", "0.0625", "--files-type", "bin"]),
+                  log=messages.append)
+    assert any(message.startswith("uploading 1 file of 64 KiB") for message in messages)
+    rows = {row["key"]: row for row in result["rows"]}
+    assert rows["files"]["files"] == 1 and rows["files"]["docs"] == 1
+    assert rows["files"]["archive_mb"] > 65536 / 1e6  # random bytes do not deflate
+    assert json.loads((work / "bench.json").read_text())["files"]["ext"] == "bin"
 
 
 def test_a_rerun_keeps_the_hand_written_text_and_other_result_sets(tmp_path):
