@@ -29,7 +29,7 @@ never depends on which path a row took (tests compare both, row by row).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
@@ -49,6 +49,7 @@ from opencortex.model.properties import PropertyDefinition
 _SHAPES_LIMIT = 1024  # distinct key tuples remembered per plan (and per Document property)
 _ACCOUNTS_LIMIT = 4096  # distinct (owner, creator, updater) texts remembered per plan
 _JSON_OPTIONS = orjson.OPT_NON_STR_KEYS
+_UTC_OFFSET = timedelta(0)
 
 # What a top-level key needs (see ``_Shapes.judge``).
 _CHECK, _REWRITE, _EXPAND, _DROP = range(4)
@@ -359,6 +360,8 @@ def _iso(stored: Any) -> str | None:
             return None
         return f"{stored[:10]}T{stored[11:23]}Z"
     if isinstance(stored, datetime):
+        if stored.utcoffset() == _UTC_OFFSET:  # PostgreSQL in a UTC session: half the work of ``iso``
+            return stored.isoformat(timespec="milliseconds")[:23] + "Z"
         return iso(stored)
     return None
 
