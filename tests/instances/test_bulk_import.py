@@ -16,9 +16,10 @@ from opencortex.acl.viewer import Viewer
 from opencortex.cli.main import cli
 from opencortex.demo.study import PATIENTS, SITES, patient_bodies
 from opencortex.exports.worker import ExportWorker
-from opencortex.instances.bulk import import_ndjson
+from opencortex.instances.bulk import _BatchWriter, _Rows, import_ndjson
+from opencortex.instances.service import Instances
 from opencortex.model.accounts import create_account
-from opencortex.model.objects import create_object, update_object
+from opencortex.model.objects import create_object, get_object, update_object
 from opencortex.store.tables import documents
 from tests.instances.conftest import load_study
 from tests.support.platform import PASSWORD, CortexClient, OrgFixture, open_test_client, seed_org
@@ -250,3 +251,90 @@ def test_keep_ids_refuses_bad_and_taken_ids(platform, tmp_path):
     assert [(problem.line, problem.fault.get("path")) for problem in report.problems] == [
         (2, "_id"), (3, "_id"), (4, "created")]
     assert count(platform) == 0
+
+
+@pytest.mark.parametrize("jobs", [0, 1])
+def test_unique_conflicts_in_small_batches_are_found_row_by_row(platform, tmp_path, jobs):
+    site_ids, _ = load_study(platform, 0)
+    database, org_id, admin = platform.runtime.database, platform.org["id"], viewer_of(platform.admin)
+    existing = write_ndjson(tmp_path / "existing.ndjson", [{"c_number": "S-taken"}])
+    assert import_ndjson(database, org_id, "c_patients", admin, existing.open("rb")).committed
+    bodies = list(patient_bodies(14, site_ids))
+    numbers = ["S-a", "S-a", "S-a", "S-b", "S-taken", "S-c", "S-b", "S-d", "S-e", "S-f", "S-g", "S-g", "S-taken", "S-h"]
+    path = write_ndjson(tmp_path / "clashes.ndjson",
+                        [{**body, "c_number": number} for body, number in zip(bodies, numbers, strict=True)])
+    report = import_ndjson(database, org_id, "c_patients", admin, path.open("rb"), batch_size=4, jobs=jobs)
+    assert not report.committed and report.lines == 14 and not report.more_problems
+    assert [(problem.line, problem.fault["path"]) for problem in report.problems] == [
+        (2, "c_number"), (3, "c_number"), (5, "c_number"), (7, "c_number"), (12, "c_number"), (13, "c_number")]
+    assert {problem.fault["errCode"] for problem in report.problems} == {"cortex.conflict.exists"}
+    assert count(platform) == 1
+
+    # Past the cap: reading stops right after the batch that crossed it, as it always has.
+    report = import_ndjson(database, org_id, "c_patients", admin, path.open("rb"), batch_size=4, jobs=jobs,
+                           max_problems=2)
+    assert not report.committed and report.more_problems and report.lines == 8
+    assert [problem.line for problem in report.problems] == [2, 3]
+    assert count(platform) == 1
+
+
+def test_kept_ids_that_clash_in_one_batch(platform, tmp_path):
+    site_ids, _ = load_study(platform, 0)
+    first, second, third, fourth = patient_bodies(4, site_ids)
+    same = "65f0c0ffee0000000000aa01"
+    path = write_ndjson(tmp_path / "ids.ndjson", [{**first, "_id": same}, {**second, "_id": same},
+                                                  {**third, "_id": same}, fourth])
+    report = import_ndjson(platform.runtime.database, platform.org["id"], "c_patients", viewer_of(platform.admin),
+                           path.open("rb"), keep_ids=True)
+    assert [(problem.line, problem.fault["path"], problem.fault["errCode"]) for problem in report.problems] == [
+        (2, "_id", "cortex.conflict.exists"), (3, "_id", "cortex.conflict.exists")]
+    assert count(platform) == 0
+
+
+def test_a_batch_that_breaks_a_unique_index_leaves_only_whole_rows(platform, tmp_path):
+    """What the writer leaves in the transaction after conflicts (the import then rolls it back):
+    exactly the rows that did not clash, each with every index entry, and nothing of the others."""
+    site_ids, _ = load_study(platform, 0)
+    database, org_id = platform.runtime.database, platform.org["id"]
+    bodies = list(patient_bodies(8, site_ids))
+    numbers = ["S-1", "S-2", "S-1", "S-3", "S-2", "S-2", "S-4", "S-1"]
+    with pytest.raises(_RolledBack), database.begin() as connection:
+        definition = get_object(connection, org_id, "c_patient")
+        instances = Instances(connection, database.dialect, org_id, definition, viewer_of(platform.admin))
+        rows = _Rows(instances, False, connection.dialect)
+        writer = _BatchWriter(connection, org_id, definition, 100)
+        for line, (body, number) in enumerate(zip(bodies, numbers, strict=True), 1):
+            writer.add(line, rows.make({**body, "c_number": number}))
+        assert [problem.line for problem in writer.flush()] == [3, 5, 6, 8]
+        stored = connection.execute(sa.select(documents.c.body).where(
+            documents.c.org_id == org_id, documents.c.object == "c_patient").order_by(documents.c.id)).scalars().all()
+        assert [body["c_number"] for body in stored] == ["S-1", "S-2", "S-3", "S-4"]
+        assert [body["c_name"] for body in stored] == [bodies[index]["c_name"] for index in (0, 1, 3, 6)]
+        if database.dialect == "sqlite":
+            assert connection.exec_driver_sql("PRAGMA integrity_check").scalar() == "ok"
+        for path in ("c_number", "c_gender", "c_name.c_first"):  # through the expression indexes too
+            expression = (f"json_extract(body, '$.{path}')" if database.dialect == "sqlite"
+                          else "body #>> '{" + path.replace(".", ",") + "}'")
+            found = connection.exec_driver_sql(
+                f"SELECT count(*) FROM documents WHERE org_id = '{org_id}' AND object = 'c_patient' "  # noqa: S608
+                f"AND {expression} IS NOT NULL").scalar()
+            assert found == 4
+        raise _RolledBack
+    assert count(platform) == 0
+
+
+class _RolledBack(Exception):
+    pass
+
+
+@pytest.mark.parametrize("jobs", [0, 1])
+def test_blank_lines_are_skipped_but_counted_in_line_numbers(platform, jobs):
+    site_ids, _ = load_study(platform, 0)
+    first, second = (orjson.dumps(body) for body in patient_bodies(2, site_ids))
+    data = b"\n".join([b"", first, b"  ", b"\t\r", b"\x0b\x0c", second, b'{"c_gender": "x"}', b" "]) + b"\n"
+    report = import_ndjson(platform.runtime.database, platform.org["id"], "c_patients", viewer_of(platform.admin),
+                           io.BytesIO(data), jobs=jobs)
+    assert report.lines == 3 and [problem.line for problem in report.problems] == [7]
+    report = import_ndjson(platform.runtime.database, platform.org["id"], "c_patients", viewer_of(platform.admin),
+                           io.BytesIO(data.replace(b'{"c_gender": "x"}', b"")), jobs=jobs)
+    assert report.committed and report.imported == 2 and count(platform) == 2

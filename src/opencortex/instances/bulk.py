@@ -2,8 +2,8 @@
 
 Every line goes through the same checks as ``POST /{objects}`` (``Instances.create``): the
 object's ``createAcl``, the writer's access to each property, the instance's own ``acl``
-(sharing), and ``validate_create``. Valid lines are inserted in batches (one ``executemany`` of
-``batch_size`` rows per statement) inside ONE transaction for the whole file; unique values are
+(sharing), and ``validate_create``. Valid lines are inserted in batches of ``batch_size`` rows
+(``_BatchWriter``) inside ONE transaction for the whole file; unique values are
 enforced by the database's indexes, as for a create. When any line is bad, reading goes on to
 report every bad line (up to ``max_problems``), then the whole transaction is rolled back:
 nothing half-written is ever left behind.
@@ -19,9 +19,15 @@ handled like this:
   object, ``created``/``updated`` ISO 8601 instants) and a bad value is a bad line.
 
 Validation is most of the cost, so it can run in worker processes (``jobs``): chunks of lines
-go out to them, at most ``2 * jobs`` at a time, and come back in file order; this process gives
+go out to them, at most ``2 * jobs + 2`` at a time, and come back in file order; this process gives
 the ``_id``s (so ``_id`` order is file order) and writes the rows. Memory stays flat: the chunks
 in flight, one batch of rows and the (capped) problem list are all that is held.
+
+Per line, ``_Rows`` makes ``new_row``'s calls in its order, each decided once per import where it
+can be (the writer's access, the compiled create plan of ``validate_create``, sharing), with the
+reference call whenever the fast answer is not a plain yes, so that faults are the same. A row
+leaves validation ready for the driver (JSON as text, dates as the dialect binds them), so that
+the writing process only gives ``_id``s and hands batches to the database (``_BatchWriter``).
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import multiprocessing
+import sqlite3
 import time
 from collections import deque
 from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
@@ -42,6 +49,7 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 
 from opencortex import faults
+from opencortex.acl.levels import Access
 from opencortex.acl.viewer import Viewer
 from opencortex.clock import utcnow
 from opencortex.ids import is_object_id, new_object_id
@@ -49,10 +57,17 @@ from opencortex.instances.service import Instances, _check_sharing, _pop_acl
 from opencortex.model.definitions import ObjectDefinition
 from opencortex.model.indexes import index_name, indexed_paths
 from opencortex.model.objects import get_object
+from opencortex.model.properties import PropertyDefinition, WriteContext
 from opencortex.model.properties.dates import parse_instant
-from opencortex.model.validation import validate_create
-from opencortex.store.database import Database
+from opencortex.model.validation import compiled_create, validate_create, validate_create_reference
+from opencortex.store.database import Database, _json_text
 from opencortex.store.tables import documents
+
+try:  # PostgreSQL's driver, when installed: a batch goes in by COPY, whose errors are the driver's own
+    from psycopg import IntegrityError as _PsycopgIntegrityError
+    _DRIVER_INTEGRITY_ERRORS: tuple[type[Exception], ...] = (_PsycopgIntegrityError,)
+except ImportError:  # pragma: no cover
+    _DRIVER_INTEGRITY_ERRORS = ()
 
 BATCH_SIZE = 1000
 MAX_PROBLEMS = 100
@@ -142,10 +157,11 @@ def import_ndjson(
             writer = _BatchWriter(connection, org_id, definition, batch_size)
             read = 0
             stopped = False
+            rows = _Rows(instances, keep_ids, connection.dialect)
             if jobs > 0:
-                outcomes = _validated_in_processes(lines, instances, keep_ids, jobs)
+                outcomes = _validated_in_processes(lines, rows, jobs, type(connection.dialect))
             else:
-                outcomes = _validated(enumerate(lines, 1), instances, keep_ids)
+                outcomes = _validated(enumerate(lines, 1), rows)
             with contextlib.closing(outcomes):
                 for number, size, outcome in outcomes:
                     read += size
@@ -154,21 +170,17 @@ def import_ndjson(
                     if outcome is None:  # a blank line
                         continue
                     report.lines += 1
-                    if isinstance(outcome, LineProblem):
+                    if type(outcome) is LineProblem:
                         report.problems.append(outcome)
-                    else:
-                        if outcome["id"] is None:
-                            outcome["id"] = new_object_id()  # here, so that _id order is file order
-                        writer.add(number, outcome)
-                        report.problems.extend(writer.take_problems())
+                    elif writer.add(number, outcome):  # a full batch: write it
+                        report.problems.extend(writer.flush())
                     if len(report.problems) > max_problems:
                         stopped = True  # the one past the cap says there are more; it is cut below
                         break
             if progress is not None:
                 progress(read)
             if not stopped:
-                writer.flush()
-                report.problems.extend(writer.take_problems())
+                report.problems.extend(writer.flush())
             if report.problems:
                 report.problems.sort(key=lambda problem: problem.line)
                 if len(report.problems) > max_problems:
@@ -199,64 +211,190 @@ def _page_cache(connection: Connection) -> Iterator[None]:
         connection.exec_driver_sql(f"PRAGMA cache_size = {previous}")
 
 
-# (line number, bytes read, the row without its _id unless kept | the problem | None for a blank line)
-Outcome = tuple[int, int, "dict[str, Any] | LineProblem | None"]
+# (line number, bytes read, the encoded row | the problem | None for a blank line)
+Outcome = tuple[int, int, "tuple[Any, ...] | LineProblem | None"]
 
 
-def _validated(numbered: Iterable[tuple[int, bytes]], instances: Instances,
-               keep_ids: bool) -> Generator[Outcome, None, None]:
+def _validated(numbered: Iterable[tuple[int, bytes]], rows: _Rows) -> Generator[Outcome, None, None]:
+    make = rows.make
     for number, raw in numbered:
-        if not raw.strip():
+        if not raw or raw.isspace():
             yield number, len(raw), None
             continue
         try:
-            row = new_row(instances, _parse(raw), keep_ids=keep_ids)
+            row = make(_parse(raw))
         except faults.Fault as fault:
             yield number, len(raw), LineProblem(number, fault.to_json())
             continue
-        if not (keep_ids and "_id" in row["kept"]):
-            row["id"] = None  # given by the caller, in file order
-        del row["kept"]
         yield number, len(raw), row
 
 
-def _validated_in_processes(lines: Iterable[bytes], instances: Instances, keep_ids: bool,
-                            jobs: int) -> Generator[Outcome, None, None]:
+def _validated_in_processes(lines: Iterable[bytes], rows: _Rows, jobs: int,
+                            dialect_class: type[Any]) -> Generator[Outcome, None, None]:
     """``_validated`` in ``jobs`` processes, chunk by chunk, results in file order; at most
-    ``2 * jobs`` chunks are in flight, so memory stays flat however long the file is."""
+    ``2 * jobs + 2`` chunks are out, so memory stays flat however long the file is. (Enough for
+    the validators to keep working while this process writes a batch: a batch takes longer to
+    insert than a chunk to validate.) Until a process is up (starting one takes a good half
+    second), and whenever the next result is not back yet, this process validates the next chunk
+    itself (``rows``) rather than wait (up to as many chunks again)."""
+    instances = rows.instances
     definition = instances.definition
     stored = {key: value for key, value in definition.to_json().items() if key not in ("created", "updated")}
-    context = (stored, definition.id, instances.org_id, instances.dialect, instances.viewer)
+    context = (stored, definition.id, instances.org_id, instances.dialect, instances.viewer, rows.keep_ids,
+               dialect_class)
     numbered = enumerate(lines, 1)
+    ahead = 2 * jobs + 2
     with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"),
                              initializer=_start_validator, initargs=context) as pool:
-        pending: deque[Future[list[Outcome]]] = deque()
+        pending: deque[Future[list[Outcome]] | list[Outcome]] = deque()  # in file order
+        started = pool.submit(_validator_started)
+        while not started.done() and (chunk := list(itertools.islice(numbered, _CHUNK))):
+            yield from _validated(chunk, rows)
         try:
-            while chunk := list(itertools.islice(numbered, _CHUNK)):
-                pending.append(pool.submit(_validate_chunk, chunk, keep_ids))
-                if len(pending) >= 2 * jobs:
-                    yield from pending.popleft().result()
-            while pending:
-                yield from pending.popleft().result()
+            while True:
+                while len(pending) < ahead and (chunk := list(itertools.islice(numbered, _CHUNK))):
+                    pending.append(pool.submit(_validate_chunk, chunk))
+                if not pending:
+                    return
+                head = pending[0]
+                if isinstance(head, list) or head.done() or len(pending) >= 2 * ahead:
+                    pending.popleft()
+                    yield from head if isinstance(head, list) else head.result()
+                elif chunk := list(itertools.islice(numbered, _CHUNK)):
+                    pending.append(list(_validated(chunk, rows)))
+                else:
+                    pending.popleft()
+                    yield from head.result()
         finally:
             for future in pending:
-                future.cancel()
+                if isinstance(future, Future):
+                    future.cancel()
 
 
-_CHUNK = 500
-_validator: Instances | None = None
+_CHUNK = 2000  # lines; fewer, bigger chunks cost this process less to hand out
+_validator: _Rows | None = None
 
 
 def _start_validator(definition_json: dict[str, Any], definition_id: str, org_id: str, dialect: str,
-                     viewer: Viewer) -> None:
+                     viewer: Viewer, keep_ids: bool, dialect_class: type[Any]) -> None:
     global _validator
     definition = ObjectDefinition.from_json(definition_json, id=definition_id)
-    _validator = Instances(None, dialect, org_id, definition, viewer)  # type: ignore[arg-type]  # never queries
+    instances = Instances(None, dialect, org_id, definition, viewer)  # type: ignore[arg-type]  # never queries
+    _validator = _Rows(instances, keep_ids, dialect_class())
 
 
-def _validate_chunk(chunk: list[tuple[int, bytes]], keep_ids: bool) -> list[Outcome]:
+def _validator_started() -> bool:
+    return _validator is not None
+
+
+def _validate_chunk(chunk: list[tuple[int, bytes]]) -> list[Outcome]:
     assert _validator is not None
-    return list(_validated(chunk, _validator, keep_ids))
+    return list(_validated(chunk, _validator))
+
+
+class _Rows:
+    """``new_row`` for every line of one import, as the tuple ``_BatchWriter`` inserts.
+
+    The same calls in the same order; what does not change from line to line (the writer's
+    access, which properties it may write, the compiled create plan, the environment) is
+    decided once. Each step takes its fast path only when the answer is a plain yes, and
+    otherwise makes ``new_row``'s very call, which raises the very fault.
+    """
+
+    def __init__(self, instances: Instances, keep_ids: bool, dialect: Any) -> None:
+        definition = instances.definition
+        viewer = instances.viewer
+        self.instances = instances
+        self.definition = definition
+        self.keep_ids = keep_ids
+        self.owner = owner = None if viewer.anonymous else viewer.account_id
+        self.access = viewer.instance_access(definition.settings, owner, [])
+        self.env = {"ac.principal": owner}
+        self.ctx = WriteContext(self.env)
+        self.writes = _WriteChecks(instances, self.access, owner)
+        self.encode_time = documents.c.created.type.dialect_impl(dialect).bind_processor(dialect)
+
+    def make(self, document: dict[str, Any]) -> tuple[Any, ...]:
+        """``(_id or None, type, owner, created, updated, acl, body)``: the parts of the row that
+        ``new_row(instances, document, keep_ids=...)`` makes, ready for the driver; ``_id`` is
+        None unless kept (the writer gives it, in file order). ``document`` is consumed."""
+        definition = self.definition
+        kept = _system_values(definition, document, self.keep_ids)
+        given = document
+        instance_acl = _pop_acl(given)
+        type_name = given.get("type") if definition.object_types else None
+        access = self.access
+        self.writes.check(given, type_name)
+        try:
+            stored = compiled_create(definition, given, None, self.ctx)
+        except Exception:  # noqa: BLE001 (a fault or anything unusual: the reference decides, and reports)
+            stored = validate_create_reference(definition, given, env=self.env)
+        if instance_acl and (access < Access.SHARE or any(entry["allow"] > access for entry in instance_acl)):
+            _check_sharing(access, [], instance_acl)
+        encode_time = self.encode_time
+        created = kept.get("created") or utcnow()
+        updated = kept.get("updated")
+        if encode_time is not None:
+            created = encode_time(created)
+            updated = None if updated is None else encode_time(updated)
+        return (kept.get("_id"), type_name, self.owner, created, updated, _json_text(instance_acl), _json_text(stored))
+
+
+class _WriteChecks:
+    """``Instances._check_writes`` for one writer at one access level: which properties it may
+    not write is decided once per property map, so a line that names none of them costs a few
+    lookups; a line that does goes to ``_check_writes``, which names them in its fault."""
+
+    def __init__(self, instances: Instances, access: int, owner: str | None) -> None:
+        self.instances = instances
+        self.access = access
+        self.owner = owner
+        definition = instances.definition
+        union = dict(definition.properties)
+        for object_type in definition.object_types.values():
+            for name, prop in object_type.properties.items():
+                union.setdefault(name, prop)
+        self.untyped = self._compile(union)
+        self.typed = {name: self._compile(definition.properties_for(name)) for name in definition.object_types}
+
+    def _compile(self, properties: Mapping[str, PropertyDefinition]) -> _Denials | None:
+        """The names refused here, and the Documents with names refused inside; None: none."""
+        viewer = self.instances.viewer
+        denied = set()
+        nested: dict[str, _Denials] = {}
+        for name, prop in properties.items():
+            if name == "_id":
+                continue
+            if not viewer.can_write_property(prop, self.access, self.owner):
+                denied.add(name)
+                continue
+            children = getattr(prop, "properties", None)
+            if prop.type_name == "Document" and children:
+                inner = self._compile(children)
+                if inner is not None:
+                    nested[name] = inner
+        return (frozenset(denied), nested) if denied or nested else None
+
+    def check(self, given: Mapping[str, Any], type_name: Any) -> None:
+        denials = self.typed.get(type_name, self.untyped) if isinstance(type_name, str) else self.untyped
+        if denials is not None and _names_denied(denials, given):
+            self.instances._check_writes(given, self.access, self.owner, type_name)
+
+
+_Denials = tuple[frozenset[str], dict[str, Any]]
+
+
+def _names_denied(denials: _Denials, given: Mapping[str, Any]) -> bool:
+    denied, nested = denials
+    for name, value in given.items():
+        if name in denied:
+            return True
+        inner = nested.get(name)
+        if inner is not None:
+            for element in value if isinstance(value, list) else [value]:
+                if isinstance(element, Mapping) and _names_denied(inner, element):
+                    return True
+    return False
 
 
 def new_row(instances: Instances, document: dict[str, Any], *, keep_ids: bool = False) -> dict[str, Any]:
@@ -266,7 +404,9 @@ def new_row(instances: Instances, document: dict[str, Any], *, keep_ids: bool = 
 
     The calls below are ``Instances.create``'s, in its order, minus its insert and read-back
     (``createAcl`` is checked once per import by the caller). When ``create`` gains a check, it
-    belongs here too: better, ``create`` should build its row with this function.
+    belongs here too: better, ``create`` should build its row with this function. The import
+    itself runs ``_Rows.make``, the same calls with what does not change between lines decided
+    once; tests hold the two to the same rows and faults.
     """
     definition = instances.definition
     viewer = instances.viewer
@@ -337,66 +477,116 @@ def _system_values(definition: ObjectDefinition, document: dict[str, Any], keep_
 
 
 class _BatchWriter:
-    """Rows go out ``batch_size`` at a time in one ``executemany``, each batch in a savepoint:
-    when a batch breaks a unique index, it is replayed row by row to find the lines at fault."""
+    """Rows go out ``batch_size`` at a time; when a batch breaks a unique index, the lines at
+    fault are found row by row, and the rows that do not clash are in, as a row-by-row insert
+    would leave them (the import is then rolled back anyway).
+
+    Rows come encoded (``_Rows.make``): JSON as text, which SQLite stores as it is and
+    PostgreSQL parses (the text ``json_serializer`` would have sent), dates as the dialect binds
+    them. Only the ``_id`` is given here, so that ``_id`` order is file order.
+
+    On SQLite, a batch is one ``executemany`` without a savepoint (a savepoint costs a fifth of
+    the insert: every page a batch touches is copied to a sub-journal first). A row that breaks
+    a unique index is undone alone (SQLite undoes a failed statement, and each row is one) and
+    ``executemany`` stops there: the rows before it are in, and the writer goes on after it. On
+    PostgreSQL, where an error aborts the transaction, a batch is one ``COPY`` (two thirds of the
+    time of an ``executemany``) in a savepoint, replayed row by row in savepoints when it fails.
+    """
 
     def __init__(self, connection: Connection, org_id: str, definition: ObjectDefinition, batch_size: int) -> None:
         self.connection = connection
         self.batch_size = batch_size
+        self.org_id = org_id
+        self.object = definition.name
         dialect = connection.dialect
-        self.processors = {
-            name: documents.c[name].type.dialect_impl(dialect).bind_processor(dialect)
-            for name in ("created", "updated", "acl", "body")
-        }
         marker = "?" if dialect.paramstyle == "qmark" else "%s"
+        markers = [marker] * len(_COLUMNS)
+        if dialect.name == "postgresql":
+            markers[_COLUMNS.index("acl")] = f"CAST({marker} AS json)"
+            markers[_COLUMNS.index("body")] = f"CAST({marker} AS jsonb)"
         self.sql = (f"INSERT INTO documents ({', '.join(_COLUMNS)}) "  # noqa: S608 (fixed names, markers)
-                    f"VALUES ({', '.join(marker for _ in _COLUMNS)})")
+                    f"VALUES ({', '.join(markers)})")
         # Which property each unique index enforces, to name it in a conflict.
         self.index_paths = {index_name(org_id, definition.name, path): path
                             for path, (unique, _prop) in indexed_paths(definition).items() if unique}
-        self.pending: list[tuple[int, tuple[Any, ...]]] = []
-        self.problems: list[LineProblem] = []
+        self.pending: list[tuple[Any, ...]] = []
+        self.lines: list[int] = []
+        self.sqlite = dialect.name == "sqlite"
+        self.copy = (f"COPY documents ({', '.join(_COLUMNS)}) FROM STDIN"
+                     if dialect.name == "postgresql" and dialect.driver == "psycopg" else None)
 
-    def add(self, line: int, row: Mapping[str, Any]) -> None:
-        values = []
-        for name in _COLUMNS:
-            value = row[name]
-            processor = self.processors.get(name)
-            values.append(processor(value) if processor is not None and value is not None else value)
-        self.pending.append((line, tuple(values)))
-        if len(self.pending) >= self.batch_size:
-            self.flush()
+    def add(self, line: int, row: tuple[Any, ...]) -> bool:
+        """Queue an encoded row (``_Rows.make``); True when the batch is full (``flush`` it)."""
+        row_id, type_name, owner, created, updated, acl, body = row
+        self.pending.append((self.org_id, self.object, row_id or new_object_id(), type_name, owner, owner, None,
+                             created, updated, 0, acl, body))
+        self.lines.append(line)
+        return len(self.pending) >= self.batch_size
 
-    def flush(self) -> None:
+    def flush(self) -> list[LineProblem]:
+        """Write what is queued; the lines that broke a unique index."""
         if not self.pending:
-            return
-        batch, self.pending = self.pending, []
+            return []
+        batch, lines = self.pending, self.lines
+        self.pending, self.lines = [], []
+        return self._write(lines, batch)
+
+    def _write(self, lines: list[int], batch: list[tuple[Any, ...]]) -> list[LineProblem]:
+        if self.sqlite:
+            return self._write_sqlite(lines, batch)
         savepoint = self.connection.begin_nested()
         try:
-            self.connection.exec_driver_sql(self.sql, [values for _line, values in batch])
-        except IntegrityError:
+            if self.copy is not None:
+                self._copy(batch)
+            else:
+                self.connection.exec_driver_sql(self.sql, batch)
+        except (IntegrityError, *_DRIVER_INTEGRITY_ERRORS):
             savepoint.rollback()
-            self._replay(batch)
-        else:
-            savepoint.commit()
+            return self._replay(lines, batch)
+        savepoint.commit()
+        return []
 
-    def take_problems(self) -> list[LineProblem]:
-        taken, self.problems = self.problems, []
-        return taken
+    def _copy(self, batch: list[tuple[Any, ...]]) -> None:
+        driver = self.connection.connection.driver_connection  # this transaction's psycopg connection
+        with driver.cursor() as cursor, cursor.copy(self.copy) as copy:  # type: ignore[union-attr]
+            for values in batch:
+                copy.write_row(values)
 
-    def _replay(self, batch: list[tuple[int, tuple[Any, ...]]]) -> None:
-        for line, values in batch:
+    def _write_sqlite(self, lines: list[int], batch: list[tuple[Any, ...]]) -> list[LineProblem]:
+        driver = self.connection.connection.driver_connection  # this transaction's sqlite3 connection
+        assert isinstance(driver, sqlite3.Connection)
+        cursor = driver.cursor()
+        problems = []
+        start = 0
+        try:
+            while start < len(batch):
+                before = driver.total_changes
+                try:
+                    cursor.executemany(self.sql, batch[start:] if start else batch)
+                except sqlite3.IntegrityError as error:
+                    failed = start + driver.total_changes - before  # the rows before it are in
+                    problems.append(LineProblem(lines[failed], self._conflict(str(error)).to_json()))
+                    start = failed + 1
+                else:
+                    break
+        finally:
+            cursor.close()
+        return problems
+
+    def _replay(self, lines: list[int], batch: list[tuple[Any, ...]]) -> list[LineProblem]:
+        problems = []
+        for line, values in zip(lines, batch, strict=True):
             savepoint = self.connection.begin_nested()
             try:
                 self.connection.exec_driver_sql(self.sql, values)
             except IntegrityError as error:
                 savepoint.rollback()
-                self.problems.append(LineProblem(line, self._conflict(error).to_json()))
+                problems.append(LineProblem(line, self._conflict(str(error.orig)).to_json()))
             else:
                 savepoint.commit()
+        return problems
 
-    def _conflict(self, error: IntegrityError) -> faults.Fault:
-        text = str(error.orig)
+    def _conflict(self, text: str) -> faults.Fault:
         for name, path in self.index_paths.items():
             if name in text:
                 return faults.already_exists("A unique property already has this value.", path=path)

@@ -7,10 +7,17 @@ problem of one write is collected into one ``validation_failed`` fault with a ch
 System properties are not writable through a body and are rejected with a path (Cortex keeps
 them read-only; a silent drop would hide client mistakes). ``type`` is the exception: it picks
 the object type on create and must be left alone (or repeated unchanged) on update.
+
+Creates go through a compiled plan first (``properties.compiled``: per object type, everything
+that does not depend on the value is decided once), which only ever succeeds with the body the
+reference path (``validate_create_reference``: ``write_fields`` and each property's ``coerce``)
+would store. Any body it does not accept whole goes to the reference path, so every fault is the
+reference's own.
 """
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Mapping
 from typing import Any
 
@@ -19,6 +26,7 @@ from opencortex.model.definitions import ObjectDefinition
 from opencortex.model.names import RESERVED_PROPERTY_NAMES
 from opencortex.model.problems import Problems
 from opencortex.model.properties import MISSING, PropertyDefinition, WriteContext, write_fields
+from opencortex.model.properties.compiled import LevelWriter, SlowPath, compile_level
 
 SYSTEM_PROPERTIES = RESERVED_PROPERTY_NAMES - {"type"}
 
@@ -35,6 +43,63 @@ def validate_create(
     ``type_name`` (or ``type`` in the body) selects the object type; it is required when the
     object has types. ``env`` supplies runtime defaults such as ``ac.principal``.
     """
+    try:
+        return compiled_create(definition, body, type_name, WriteContext(env or {}))
+    except Exception:  # noqa: BLE001, S110 (a fault or anything unusual: the reference decides, and reports)
+        pass
+    return validate_create_reference(definition, body, type_name=type_name, env=env)
+
+
+def compiled_create(definition: ObjectDefinition, body: Any, type_name: str | None,
+                    ctx: WriteContext) -> dict[str, Any]:
+    """``validate_create`` by the compiled plan alone: the same stored body, or ``SlowPath`` (or a
+    fault, or any other error) when the body needs the reference path. Never mutates ``body``."""
+    if type(body) is not dict:
+        raise SlowPath("body")
+    given_type = body.get("type", MISSING)
+    if given_type is not MISSING and type_name is not None and given_type != type_name:
+        raise SlowPath("type")
+    chosen = type_name if type_name is not None else (None if given_type is MISSING else given_type)
+    return create_plan(definition, chosen)(body, "", ctx, {})
+
+
+def create_plan(definition: ObjectDefinition, type_name: Any = None) -> LevelWriter:
+    """The compiled top level of a create of ``type_name`` (None: an object without types);
+    ``SlowPath`` when that type is missing or wrong (the reference reports it). Compiled once
+    per definition (and type) and kept while the definition lives."""
+    if definition.object_types:
+        if type(type_name) is not str or type_name not in definition.object_types:
+            raise SlowPath("type")
+    elif type_name is not None:
+        raise SlowPath("type")
+    key = id(definition)
+    cached = _PLANS.get(key)
+    if cached is None or cached[0] is not definition.properties or cached[1] is not definition.object_types:
+        cached = (definition.properties, definition.object_types, {})
+        if key not in _PLANS:
+            weakref.finalize(definition, _PLANS.pop, key, None)
+        _PLANS[key] = cached
+    plans = cached[2]
+    plan = plans.get(type_name)
+    if plan is None:
+        properties = definition.properties_for(type_name) if type_name is not None else definition.properties
+        plan = plans[type_name] = compile_level(properties, skip="type", exclude=SYSTEM_PROPERTIES)
+    return plan
+
+
+# id(definition) -> (its properties, its object types, {type name: compiled plan}); an entry goes
+# when its definition is collected, and is rebuilt if the definition's property maps are replaced.
+_PLANS: dict[int, tuple[Any, Any, dict[Any, LevelWriter]]] = {}
+
+
+def validate_create_reference(
+    definition: ObjectDefinition,
+    body: Any,
+    *,
+    type_name: str | None = None,
+    env: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """``validate_create`` the long way, problem by problem: the reference for every fault."""
     problems = Problems()
     body = _as_object(body)
     given_type = body.pop("type", MISSING)
