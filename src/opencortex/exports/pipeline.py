@@ -123,9 +123,10 @@ def _run(runtime: Runtime, job: dict[str, Any], heartbeat: Heartbeat) -> Outcome
                 try:
                     entry = zip_writer.open_entry(entry_name)
                     entry.write(formatter.begin())
-                    # Documents encoded from the stored bodies, without rebuilding them, where the plan allows.
-                    fast = params["format"] != CSV and collector is None
-                    splice = SplicePlan.build(plan, database.dialect) if fast else None
+                    # Documents built from the stored bodies, not value by value, where the plan allows;
+                    # NDJSON and JSON without files go straight to bytes.
+                    splice = SplicePlan.build(plan, database.dialect)
+                    encode = splice is not None and params["format"] != CSV and collector is None
                     scan = instances.scan_raw(where, BATCH_SIZE)
                     # On PostgreSQL the next batch is read (by the server, in another process) while this
                     # one is encoded, unless encoding reads too. SQLite reads in this process: measured,
@@ -133,12 +134,13 @@ def _run(runtime: Runtime, job: dict[str, Any], heartbeat: Heartbeat) -> Outcome
                     ahead = database.dialect == "postgresql" and not plan.expands()
                     with prefetched(scan) if ahead else nullcontext(scan) as batches:
                         for rows in batches:
-                            if splice is not None:
-                                encoded = splice.encode_rows(rows, instances.load_expanded)
-                                entry.write(formatter.write_encoded(encoded))
+                            if encode:
+                                assert splice is not None
+                                entry.write(formatter.write_encoded(splice.encode_rows(rows, instances.load_expanded)))
                             else:
-                                documents = plan.serialise_rows([to_row(row) for row in rows],
-                                                                instances.load_expanded)
+                                documents = (splice.documents(rows, instances.load_expanded) if splice is not None
+                                             else plan.serialise_rows([to_row(row) for row in rows],
+                                                                      instances.load_expanded))
                                 if collector is not None:
                                     collector.rewrite(documents)
                                 entry.write(formatter.write_documents(documents))

@@ -28,7 +28,7 @@ never depends on which path a row took (tests compare both, row by row).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -209,13 +209,12 @@ class SplicePlan:
         pending: list[PendingExpansion] = []
         # Bytes, or (system text, body) waiting for its expansions, or None for the ordinary path.
         # Most rows are encoded at once, so their dicts die young (cheap for the cycle collector).
-        out: list[Any] = [self._encode(row, pending) for row in rows]
+        out: list[Any] = [self._encode(row, pending, False) for row in rows]
         if pending:
             self.plan.fill_expansions(pending, loader, 0)
         elif None not in out:
             return out
-        ordinary = [row for row, item in zip(rows, out, strict=True) if item is None]
-        documents = iter(self.plan.serialise_rows([to_row(row) for row in ordinary], loader))
+        documents = self._ordinary(rows, out, loader)
         for index, item in enumerate(out):
             if item is None:
                 out[index] = orjson.dumps(next(documents), option=_JSON_OPTIONS)
@@ -223,15 +222,35 @@ class SplicePlan:
                 out[index] = _joined(*item)
         return out
 
-    def _encode(self, row: RawRow, pending: list[PendingExpansion]) -> bytes | tuple[str, dict[str, Any]] | None:
+    def documents(self, rows: list[RawRow], loader: ExpandLoader | None = None) -> list[dict[str, Any]]:
+        """The rows' documents, as ``plan.serialise_rows`` gives them (for writers that need
+        values, such as CSV), built from the parsed bodies with the same checks."""
+        pending: list[PendingExpansion] = []
+        out: list[Any] = [self._encode(row, pending, True) for row in rows]
+        if pending:
+            self.plan.fill_expansions(pending, loader, 0)
+        if None in out:
+            documents = self._ordinary(rows, out, loader)
+            out = [next(documents) if item is None else item for item in out]
+        return out
+
+    def _ordinary(self, rows: list[RawRow], out: list[Any], loader: ExpandLoader | None) -> Iterator[dict[str, Any]]:
+        """The ordinary serialiser's documents for the rows marked None in ``out``, in order."""
+        ordinary = [row for row, item in zip(rows, out, strict=True) if item is None]
+        return iter(self.plan.serialise_rows([to_row(row) for row in ordinary], loader))
+
+    def _encode(self, row: RawRow, pending: list[PendingExpansion],
+                as_document: bool) -> bytes | tuple[str, dict[str, Any]] | dict[str, Any] | None:
+        """The row's document: encoded (bytes; or, while its expansions are pending, the system
+        text and the body), or ``as_document``, a dict; None for the ordinary path."""
         access = self._access
         if access is None:
             access = self.plan.access_for(row[OWNER], row[ACL])
             if access < self.min_access:
                 return None
         stored = row[BODY]
-        body = orjson.loads(stored) if type(stored) is str else stored
-        text = stored if self._splice_text else None
+        owned = type(stored) is str  # parsed here, so ours to change
+        body = orjson.loads(stored) if owned else stored
         if type(body) is not dict:
             return None
         shapes = self.shapes
@@ -255,19 +274,26 @@ class SplicePlan:
                     return None
             if state:
                 rebuilt.append((name, nested))
-        head = self._system(row, access)
-        if head is None:
-            return None
-        if text is not None and not rebuilt and (spliceable or substitutions is not None):
-            shown = text if spliceable else _substituted(text, body, substitutions)
-            if shown is not None:
-                # The stored text is (now) what the reader would get.
-                self.spliced += 1
-                return (head + ("," + shown[1:] if len(shown) > 2 else "}")).encode()
-        if text is None or not in_order:
-            # In the plan's order, without unknown keys; also a copy, since the driver's dict
-            # (PostgreSQL) must stay as read for the ordinary path.
-            body = {name: body[name] for name in shapes.names if name in body}
+        if as_document:
+            system = self._system_values(row, access)
+            if system is None:
+                return None
+            # The system properties, then the body's in the plan's order (without unknown keys).
+            system.update(body if in_order else {name: body[name] for name in shapes.names if name in body})
+            body = system
+        else:
+            head = self._system(row, access)
+            if head is None:
+                return None
+            if self._splice_text and not rebuilt and (spliceable or substitutions is not None):
+                shown = stored if spliceable else _substituted(stored, body, substitutions)
+                if shown is not None:
+                    # The stored text is (now) what the reader would get.
+                    self.spliced += 1
+                    return (head + ("," + shown[1:] if len(shown) > 2 else "}")).encode()
+            if not owned or not in_order:
+                # In the plan's order, without unknown keys (and never the driver's own dict).
+                body = {name: body[name] for name in shapes.names if name in body}
         expanding = False
         for name, nested in rebuilt:
             body[name] = nested.rebuild(body[name])
@@ -282,7 +308,28 @@ class SplicePlan:
                     pending.append(PendingExpansion(shapes.expanded[name], body, name, [str(item) for item in ids],
                                                     isinstance(value, list)))
                     expanding = True
+        if as_document:
+            return body
         return (head, body) if expanding else _joined(head, body)
+
+    def _system_values(self, row: RawRow, access: int) -> dict[str, Any] | None:
+        """``_all_system_values`` of the row, with the checks and date forms of ``_system``."""
+        identifier, created, updated = row[ID], _iso(row[CREATED]), row[UPDATED]
+        if created is None or not _plain(identifier):
+            return None
+        if updated is not None:
+            updated = _iso(updated)
+            if updated is None:
+                return None
+        document: dict[str, Any] = {"_id": identifier, "object": self.plan.definition.name}
+        if row[TYPE] is not None:
+            document["type"] = row[TYPE]
+        document["created"], document["updated"] = created, updated
+        for key, index in (("owner", OWNER), ("creator", CREATOR), ("updater", UPDATER)):
+            if row[index]:
+                document[key] = {"_id": row[index], "object": "account"}
+        document["access"] = int(access)
+        return document
 
     def _system(self, row: RawRow, access: int) -> str | None:
         """``_all_system_values`` of the row as JSON text without its closing brace."""
