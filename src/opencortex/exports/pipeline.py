@@ -136,7 +136,8 @@ def _run(runtime: Runtime, job: dict[str, Any], heartbeat: Heartbeat) -> Outcome
                         for rows in batches:
                             if encode:
                                 assert splice is not None
-                                entry.write(formatter.write_encoded(splice.encode_rows(rows, instances.load_expanded)))
+                                encoded = splice.encode_rows(rows, instances.load_expanded)
+                                entry.write(formatter.write_encoded(encoded, single_line=True))
                             else:
                                 documents = (splice.documents(rows, instances.load_expanded) if splice is not None
                                              else plan.serialise_rows([to_row(row) for row in rows],

@@ -205,7 +205,8 @@ class SplicePlan:
         return cls(plan, shapes, min_access, splice_text=dialect == "sqlite")
 
     def encode_rows(self, rows: list[RawRow], loader: ExpandLoader | None = None) -> list[bytes]:
-        """The rows' documents encoded as compact JSON, in order; ``loader`` expands references."""
+        """The rows' documents encoded as compact JSON, one line each, in order; ``loader``
+        expands references."""
         pending: list[PendingExpansion] = []
         # Bytes, or (system text, body) waiting for its expansions, or None for the ordinary path.
         # Most rows are encoded at once, so their dicts die young (cheap for the cycle collector).
@@ -287,7 +288,9 @@ class SplicePlan:
                 return None
             if self._splice_text and not rebuilt and (spliceable or substitutions is not None):
                 shown = stored if spliceable else _substituted(stored, body, substitutions)
-                if shown is not None:
+                # orjson never writes a raw line break; text that has one is re-encoded, so that
+                # every output is one line (``write_encoded(single_line=True)``).
+                if shown is not None and "\n" not in shown and "\r" not in shown:
                     # The stored text is (now) what the reader would get.
                     self.spliced += 1
                     return (head + ("," + shown[1:] if len(shown) > 2 else "}")).encode()

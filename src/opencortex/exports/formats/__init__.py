@@ -45,8 +45,10 @@ class FormatWriter(Protocol):
         """Documents as the read API serialises them (dates as ISO strings, ids as hex)."""
         ...
 
-    def write_encoded(self, documents: Iterable[bytes]) -> bytes:
-        """Documents already encoded as compact JSON (orjson output or the database's JSON text)."""
+    def write_encoded(self, documents: Iterable[bytes], *, single_line: bool = False) -> bytes:
+        """Documents already encoded as compact JSON (orjson output or the database's JSON text);
+        ``single_line`` when the caller knows none holds a raw line break (orjson never writes
+        one), which spares checking each."""
         ...
 
     def finish(self) -> Iterator[bytes]:

@@ -169,7 +169,7 @@ class CsvWriter:
         self.records += count
         return b""  # nothing can be written before the header is known
 
-    def write_encoded(self, documents: Iterable[bytes]) -> bytes:
+    def write_encoded(self, documents: Iterable[bytes], *, single_line: bool = False) -> bytes:
         return self.write_documents(map(orjson.loads, documents))
 
     def finish(self) -> Iterator[bytes]:

@@ -22,8 +22,8 @@ class JsonArrayWriter:
     def write_documents(self, documents: Iterable[Mapping[str, Any]]) -> bytes:
         return self._elements(list(map(encode_document, documents)))
 
-    def write_encoded(self, documents: Iterable[bytes]) -> bytes:
-        return self._elements(list(map(compact_encoded, documents)))
+    def write_encoded(self, documents: Iterable[bytes], *, single_line: bool = False) -> bytes:
+        return self._elements(list(documents) if single_line else list(map(compact_encoded, documents)))
 
     def finish(self) -> Iterator[bytes]:
         yield b"\n]" if self.records else b"[]"

@@ -21,8 +21,8 @@ class NdjsonWriter:
     def write_documents(self, documents: Iterable[Mapping[str, Any]]) -> bytes:
         return self._lines(list(map(encode_document, documents)))
 
-    def write_encoded(self, documents: Iterable[bytes]) -> bytes:
-        return self._lines(list(map(compact_encoded, documents)))
+    def write_encoded(self, documents: Iterable[bytes], *, single_line: bool = False) -> bytes:
+        return self._lines(list(documents) if single_line else list(map(compact_encoded, documents)))
 
     def finish(self) -> Iterator[bytes]:
         # Cortex writes the separator *between* documents, so there is nothing left to close.
