@@ -17,7 +17,7 @@ import pytest
 
 from opencortex.files.demo_images import attach_demo_images
 from tests.e2e.conftest import start_worker, stop, wait_for
-from tests.e2e.test_exports_e2e import PASSWORD, Admin, seed_org
+from tests.e2e.test_exports_e2e import LONG_EXPORT_PATIENTS, PASSWORD, Admin, seed_org
 
 
 def flatten(value, prefix, out):
@@ -122,7 +122,7 @@ def test_formats_byte_for_byte_with_files_prefix_and_principal(cluster, database
 @pytest.mark.e2e
 def test_cancel_stops_a_running_export_within_two_seconds(cluster):
     server, runtime, tmp_path = cluster
-    key, email = seed_org(runtime, "epsilon", 60000)
+    key, email = seed_org(runtime, "epsilon", LONG_EXPORT_PATIENTS)
     admin = Admin(server.url, "epsilon", key, email)
     export = admin.export(format="text/csv", expand=["c_site"])
     worker = start_worker(server, tmp_path / "worker.log", "--concurrency", "1")

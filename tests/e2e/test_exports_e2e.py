@@ -52,6 +52,13 @@ class Admin:
         return self.http.get(f"/exports/{export_id}?include[]=events").json()
 
 
+# Sizes that keep each export running for seconds at the speed exports reach on a 2-core machine
+# (~40,000 docs/s for CSV, ~90,000 for NDJSON): long enough for exports of two orgs to overlap, and
+# for a worker to be killed, or an export cancelled, while it runs, not after it has finished.
+FIFO_PATIENTS = 50_000
+LONG_EXPORT_PATIENTS = 150_000
+
+
 def seed_org(runtime: Runtime, code: str, patients: int) -> tuple[str, str]:
     """An org with an administrator, an app and ``patients`` patients (inserted in bulk)."""
     with runtime.database.begin() as connection:
@@ -88,8 +95,8 @@ def seed_org(runtime: Runtime, code: str, patients: int) -> tuple[str, str]:
 @pytest.mark.e2e
 def test_per_org_fifo_while_other_orgs_run_in_parallel(cluster):
     server, runtime, tmp_path = cluster
-    key_a, email_a = seed_org(runtime, "alpha", 6000)
-    key_b, email_b = seed_org(runtime, "beta", 6000)
+    key_a, email_a = seed_org(runtime, "alpha", FIFO_PATIENTS)
+    key_b, email_b = seed_org(runtime, "beta", FIFO_PATIENTS)
     alpha, beta = Admin(server.url, "alpha", key_a, email_a), Admin(server.url, "beta", key_b, email_b)
     queued_a = [alpha.export(format="text/csv") for _ in range(3)]
     queued_b = beta.export(format="text/csv")
@@ -108,13 +115,13 @@ def test_per_org_fifo_while_other_orgs_run_in_parallel(cluster):
         assert earlier["completed"] <= later["started"], (earlier, later)
     # Org beta ran at the same time as alpha's first export, not after it.
     assert run_b["started"] < runs_a[0]["completed"] and runs_a[0]["started"] < run_b["completed"]
-    assert all(run["stats"]["docs"]["count"] == 6000 for run in runs_a + [run_b])
+    assert all(run["stats"]["docs"]["count"] == FIFO_PATIENTS for run in runs_a + [run_b])
 
 
 @pytest.mark.e2e
 def test_a_killed_worker_loses_nothing(cluster):
     server, runtime, tmp_path = cluster
-    key, email = seed_org(runtime, "gamma", 60000)
+    key, email = seed_org(runtime, "gamma", LONG_EXPORT_PATIENTS)
     admin = Admin(server.url, "gamma", key, email)
     export = admin.export(expand=["c_site"])
     first = start_worker(server, tmp_path / "worker1.log", "--concurrency", "1", "--lease-seconds", "5")
@@ -143,7 +150,7 @@ def test_a_killed_worker_loses_nothing(cluster):
     archive = zipfile.ZipFile(io.BytesIO(archive_bytes))
     data = archive.read(archive.namelist()[0])
     ids = [orjson.loads(line)["_id"] for line in data.split(b"\n")]
-    assert len(ids) == 60000 and len(set(ids)) == 60000
-    assert json.loads(archive.read("manifest.json"))["entries"][0]["records"] == 60000
+    assert len(ids) == LONG_EXPORT_PATIENTS and len(set(ids)) == LONG_EXPORT_PATIENTS
+    assert json.loads(archive.read("manifest.json"))["entries"][0]["records"] == LONG_EXPORT_PATIENTS
     stored = list((Path(server.env["OPENCORTEX_DATA_DIR"]) / "files").rglob("*.zip"))
     assert len(stored) == 1  # the first attempt's partial output is gone
