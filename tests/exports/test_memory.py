@@ -3,41 +3,21 @@
 from __future__ import annotations
 
 import itertools
-import re
-import resource
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from opencortex.exports.archive import ZipStreamWriter
 from opencortex.exports.formats import CSV, NDJSON, open_format_writer
 from opencortex.exports.verify import verify_archive
+from tests.support.memory import measure_peak_growth
 
 from .building import build_archive
 from .dataset import realistic_documents
 
 MIB = 1024 * 1024
 MAX_GROWTH = 30 * MIB
-
-
-def _status_bytes(field: str) -> int:
-    match = re.search(rf"^{field}:\s+(\d+) kB", Path("/proc/self/status").read_text(), re.MULTILINE)
-    assert match is not None
-    return int(match.group(1)) * 1024
-
-
-def measure_peak_growth() -> Callable[[], int]:
-    """Start measuring; the returned function gives the peak RSS growth since then, in bytes.
-    The kernel's peak mark (VmHWM) is reset first so an earlier test's peak cannot hide ours;
-    where that is impossible, ru_maxrss (which can only under-report growth) is the fallback."""
-    try:
-        Path("/proc/self/clear_refs").write_text("5")
-    except OSError:
-        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-        return lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - before
-    baseline = _status_bytes("VmRSS")
-    return lambda: _status_bytes("VmHWM") - baseline
 
 
 class DiscardingSink:
@@ -70,8 +50,7 @@ def export(media_type: str, count: int) -> tuple[int, int, int]:
 
 def test_the_measurement_would_see_a_regression() -> None:
     peak_growth = measure_peak_growth()
-    held = bytearray(2 * MAX_GROWTH)  # what holding ~60k documents in memory would cost
-    held[-1] = 1
+    held = b"\x01" * (2 * MAX_GROWTH)  # what holding ~60k documents in memory would cost (pages written)
     del held
     assert peak_growth() > MAX_GROWTH
 

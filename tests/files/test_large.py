@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import hashlib
-import re
-import resource
 import time
-from collections.abc import Callable
-from pathlib import Path
 
 from opencortex.files import EncryptedFileStore
+from tests.support.memory import measure_peak_growth
 
 from .conftest import MIB, PseudoRandomStream
 
@@ -17,32 +14,9 @@ LARGE = 200 * MIB
 MAX_GROWTH = 60 * MIB
 
 
-def _status_bytes(field: str) -> int:
-    text = Path("/proc/self/status").read_text()
-    match = re.search(rf"^{field}:\s+(\d+) kB", text, re.MULTILINE)
-    assert match is not None
-    return int(match.group(1)) * 1024
-
-
-def measure_peak_growth() -> Callable[[], int]:
-    """Start measuring; the returned function gives the peak RSS growth since then, in bytes.
-
-    The kernel's peak mark (VmHWM) is reset first, so an earlier test's peak cannot hide ours.
-    Where it cannot be reset, fall back to ru_maxrss, which can only under-report growth.
-    """
-    try:
-        Path("/proc/self/clear_refs").write_text("5")
-    except OSError:
-        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-        return lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - before
-    baseline = _status_bytes("VmRSS")
-    return lambda: _status_bytes("VmHWM") - baseline
-
-
 def test_the_measurement_would_see_a_regression() -> None:
     peak_growth = measure_peak_growth()
-    whole_file = bytearray(80 * MIB)  # what holding a file in memory would cost
-    whole_file[-1] = 1
+    whole_file = b"\x01" * (80 * MIB)  # what holding a file in memory would cost (every page written)
     del whole_file
     assert peak_growth() > MAX_GROWTH
 
