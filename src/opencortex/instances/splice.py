@@ -52,7 +52,7 @@ _JSON_OPTIONS = orjson.OPT_NON_STR_KEYS
 _UTC_OFFSET = timedelta(0)
 
 # What a top-level key needs (see ``_Shapes.judge``).
-_CHECK, _REWRITE, _EXPAND, _DROP = range(4)
+_CHECK, _REWRITE, _EXPAND = range(3)
 
 
 class _Shapes:
@@ -93,8 +93,7 @@ class _Shapes:
         for key in keys:
             index = self.position.get(key)
             if index is None:
-                needs.append((key, _DROP))
-                in_order = False
+                in_order = False  # a key the plan leaves out: rebuilding in plan order drops it
                 continue
             if index < last:
                 in_order = False
@@ -112,7 +111,7 @@ class _Shapes:
                                    orjson.dumps(self.rewritten[key].option("sourceObject")).decode())
                                   for key, need in needs if need == _REWRITE)
         checks = tuple((key, self.nested[key]) for key, need in needs if need == _CHECK)
-        changes = tuple((key, need) for key, need in needs if need in (_REWRITE, _EXPAND))
+        changes = tuple((key, need) for key, need in needs if need != _CHECK)
         return in_order and not changes, in_order, checks, changes, substitutions
 
     def _judge_element(self, keys: tuple[str, ...]) -> bool:
