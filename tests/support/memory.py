@@ -5,6 +5,8 @@ from __future__ import annotations
 import gc
 import re
 import resource
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -32,3 +34,23 @@ def measure_peak_growth() -> Callable[[], int]:
         return lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - before
     baseline = _status_bytes("VmRSS")
     return lambda: _status_bytes("VmHWM") - baseline
+
+
+def growth_of_holding_in_a_fresh_process(size: int) -> int:
+    """Peak growth ``measure_peak_growth`` reports, in a new interpreter, for holding ``size``
+    bytes (every page written): the self-check that the measurement would see a regression.
+
+    A fresh process because in a long-lived test worker the check failed twice in CI (an 80 MiB
+    allocation measured as a few KiB), for a reason not found: the process's history, not the
+    measurement, was then being tested."""
+    script = (
+        "from tests.support.memory import measure_peak_growth\n"
+        "peak_growth = measure_peak_growth()\n"
+        f"held = b'\\x01' * {int(size)}\n"
+        "del held\n"
+        "print(peak_growth())\n"
+    )
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run([sys.executable, "-c", script], cwd=root, capture_output=True, text=True, check=True,
+                          timeout=120)
+    return int(done.stdout.strip().splitlines()[-1])
