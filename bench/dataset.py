@@ -7,7 +7,7 @@ and ``--docs`` reuses it instead of loading again.
 
 Attached files (for the ``files`` scenario) are added on demand by ``ensure_files``: random bytes
 uploaded into the ``c_photo`` File property of the first patients by subject number, through
-``opencortex.files.uploads.upload_file`` (a direct upload's code: encrypted at rest, counted in the
+``opencortex.attachments.uploads.upload_file`` (a direct upload's code: encrypted at rest, counted in the
 org's storage, facet ready). ``bench.json`` records them (``files``), so they are made once per
 data set and per layout, and reused with ``--keep``.
 """
@@ -29,11 +29,10 @@ import orjson
 import sqlalchemy as sa
 
 from opencortex.acl.viewer import Viewer, as_principal
+from opencortex.attachments.facets import storage_key
+from opencortex.attachments.uploads import upload_file
 from opencortex.cli.imports import auto_jobs
 from opencortex.demo.study import PATIENTS, SITES, patient_bodies, site_bodies
-from opencortex.files import file_store_of
-from opencortex.files.facets import storage_key
-from opencortex.files.uploads import upload_file
 from opencortex.instances.bulk import import_ndjson
 from opencortex.instances.service import Instances
 from opencortex.model.accounts import create_account
@@ -231,7 +230,7 @@ def ensure_files(runtime: Runtime, data: BenchData, layout: FilesLayout, *, log:
         raise ValueError(f"files of {layout.size} bytes are over the upload limit "
                          f"({runtime.settings.max_upload_bytes}); use a smaller --file-mib")
     current = data.files
-    store = file_store_of(runtime)
+    store = runtime.file_store
     if (current is not None and (current["count"], current["size"], current["ext"]) ==
             (layout.count, layout.size, layout.ext)
             and all(store.exists(storage_key(data.org_id, item["storageId"])) for item in current["items"])):

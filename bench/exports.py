@@ -30,7 +30,6 @@ from opencortex.api.app import create_app
 from opencortex.clock import as_utc
 from opencortex.exports.queue import get_export
 from opencortex.exports.service import archive_key
-from opencortex.files import open_file_store
 from opencortex.runtime import Runtime
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -163,7 +162,7 @@ def run_export(runtime: Runtime, data: BenchData, client: ApiClient, scenario: S
 def _manifest(runtime: Runtime, row: dict[str, Any]) -> tuple[dict[str, Any], dict[str, int]]:
     """Decrypts the archive (to a temporary file: a zip's directory is at its end); its manifest, and
     each entry's zip method (stored or deflated)."""
-    store = open_file_store(runtime.settings, runtime.master_key)
+    store = runtime.file_store
     with tempfile.TemporaryFile() as copy:
         with store.open_reader(archive_key(row["id"], row["attempts"])) as reader:
             for chunk in reader:

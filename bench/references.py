@@ -28,16 +28,15 @@ import psycopg
 
 from bench.dataset import BenchData
 from bench.exports import Run
+from opencortex.attachments.facets import storage_key
 from opencortex.exports.archive import ZipStreamWriter
-from opencortex.files import open_file_store
-from opencortex.files.facets import storage_key
 from opencortex.runtime import Runtime
 
 BATCH = 1000
 
 
 def passthrough(runtime: Runtime, data: BenchData, *, reencode: bool = False) -> Run:
-    store = open_file_store(runtime.settings, runtime.master_key)
+    store = runtime.file_store
     key = f"bench/{uuid.uuid4().hex}/archive.zip"
     database = runtime.database
     if database.dialect == "postgresql":
@@ -84,7 +83,7 @@ def files_copy(runtime: Runtime, data: BenchData) -> Run:
     """The attached files (``BenchData.files``), decrypted and re-encrypted into one stored object."""
     if data.files is None:
         raise RuntimeError("the data set has no files (bench.dataset.ensure_files)")
-    store = open_file_store(runtime.settings, runtime.master_key)
+    store = runtime.file_store
     key = f"bench/{uuid.uuid4().hex}/files.bin"
     started, cpu = time.perf_counter(), _cpu()
     writer = store.open_writer(key)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
+from opencortex.files import EncryptedFileStore, open_file_store
 from opencortex.keys import MasterKey
 from opencortex.query.sqlite_functions import install_sqlite_functions
 from opencortex.settings import Settings
@@ -25,6 +27,11 @@ class Runtime:
         if migrate:
             database.migrate()
         return cls(settings, database, MasterKey.load_or_create(settings.data_dir, settings.master_key))
+
+    @cached_property
+    def file_store(self) -> EncryptedFileStore:
+        """The encrypted byte store, opened once per process (opening reads and unseals the keyset)."""
+        return open_file_store(self.settings, self.master_key)
 
     def close(self) -> None:
         self.database.dispose()

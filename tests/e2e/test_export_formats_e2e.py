@@ -15,7 +15,7 @@ import zipfile
 import orjson
 import pytest
 
-from opencortex.files.demo_images import attach_demo_images
+from opencortex.attachments.demo_images import attach_demo_images
 from tests.e2e.conftest import start_worker, stop, wait_for
 from tests.e2e.test_exports_e2e import LONG_EXPORT_PATIENTS, PASSWORD, Admin, seed_org
 

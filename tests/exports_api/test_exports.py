@@ -149,9 +149,8 @@ def test_cancel_pending_and_delete(study, worker, platform):
     assert study.client.get("stats/storage").status_code in (200, 404)
     assert study.client.delete(f"exports/{done['_id']}").json() == {"object": "result", "data": True}
     assert_fault(study.client.get(f"exports/{done['_id']}"), "cortex.notFound.instance", 404)
-    from opencortex.files import open_file_store
 
-    store = open_file_store(platform.runtime.settings, platform.runtime.master_key)
+    store = platform.runtime.file_store
     assert list(store.list_keys(f"exports/{done['_id']}/")) == []
 
 
@@ -240,7 +239,6 @@ def test_expired_exports_are_reaped(study, worker, platform):
 
     from opencortex.clock import utcnow
     from opencortex.exports.reaper import reap_expired_exports
-    from opencortex.files import open_file_store
 
     kept, expiring = create(study.client), create(study.client)
     assert expiring["expiresAt"] > expiring["created"]
@@ -251,13 +249,13 @@ def test_expired_exports_are_reaped(study, worker, platform):
     assert reap_expired_exports(platform.runtime) == 1
     assert_fault(study.client.get(f"exports/{expiring['_id']}"), "cortex.notFound.instance", 404)
     assert study.client.get(f"exports/{kept['_id']}").json()["state"] == "ready"
-    store = open_file_store(platform.runtime.settings, platform.runtime.master_key)
+    store = platform.runtime.file_store
     assert list(store.list_keys(f"exports/{expiring['_id']}/")) == []
 
 
 @pytest.mark.parametrize("zip_files", [True, False])
 def test_export_files(study, worker, platform, zip_files):
-    from opencortex.files.demo_images import attach_demo_images
+    from opencortex.attachments.demo_images import attach_demo_images
 
     filled = attach_demo_images(platform.runtime, platform.org, instance_ids=study.patient_ids[:3])
     assert len(filled) == 3

@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 
-from opencortex.files import file_store_of
 from opencortex.ids import ROLE_ADMINISTRATOR, ROLE_PROVIDER
 from opencortex.model.objects import create_object
 from opencortex.runtime import Runtime
@@ -77,7 +76,7 @@ class FilesWorld:
         return f"c_patients/{self.patient_id}"
 
     def stored_keys(self) -> list[str]:
-        return list(file_store_of(self.runtime).list_keys(f"orgs/{self.platform.org['id']}/"))
+        return list(self.runtime.file_store.list_keys(f"orgs/{self.platform.org['id']}/"))
 
     def stored_path(self, key: str) -> Path:
         return self.runtime.settings.data_dir / "files" / key

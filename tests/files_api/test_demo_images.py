@@ -5,7 +5,7 @@ from __future__ import annotations
 import struct
 import zlib
 
-from opencortex.files.demo_images import attach_demo_images, avatar_png
+from opencortex.attachments.demo_images import attach_demo_images, avatar_png
 
 
 def decode_png(data: bytes) -> tuple[int, int, bytes]:

@@ -8,11 +8,11 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from opencortex.attachments.signed_urls import signed_url, verify
 from opencortex.clock import utcnow
 from opencortex.faults import Fault
-from opencortex.files.audit import SIGNED_DOWNLOAD, audit_records
-from opencortex.files.signed_urls import signed_url, verify
 from opencortex.keys import MasterKey
+from opencortex.store.audit import SIGNED_DOWNLOAD, audit_records
 from tests.support.platform import assert_fault, open_test_client, seed_org
 
 from .conftest import FilesWorld
@@ -72,10 +72,10 @@ def test_a_signed_link_expires(world, anonymous, monkeypatch):
     world.upload(b"short-lived", "s.txt", mime="text/plain")
     url = facet_url(world)
     almost = utcnow() + timedelta(seconds=world.runtime.settings.signed_url_seconds - 5)
-    monkeypatch.setattr("opencortex.files.signed_urls.utcnow", lambda: almost)
+    monkeypatch.setattr("opencortex.attachments.signed_urls.utcnow", lambda: almost)
     assert anonymous.get(local(url)).status_code == 200
     later = utcnow() + timedelta(seconds=world.runtime.settings.signed_url_seconds + 1)
-    monkeypatch.setattr("opencortex.files.signed_urls.utcnow", lambda: later)
+    monkeypatch.setattr("opencortex.attachments.signed_urls.utcnow", lambda: later)
     assert_fault(anonymous.get(local(url)), "cortex.expired.signedUrl", 403, code="kExpired")
 
 

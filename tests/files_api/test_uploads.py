@@ -78,7 +78,7 @@ def test_a_target_is_single_use(world):
 def test_a_target_expires(world, monkeypatch):
     [entry] = write_filename(world)["uploads"]
     later = utcnow() + timedelta(seconds=world.runtime.settings.upload_target_seconds + 1)
-    monkeypatch.setattr("opencortex.files.targets.utcnow", lambda: later)
+    monkeypatch.setattr("opencortex.attachments.targets.utcnow", lambda: later)
     response = world.http.post(entry["uploadUrl"], files={"file": ("face.png", PNG, "image/png")})
     assert_fault(response, "cortex.expired.upload", 410)
     assert world.stored_keys() == []

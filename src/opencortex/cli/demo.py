@@ -14,10 +14,10 @@ from typing import Any
 
 import click
 
+from opencortex.attachments.demo_images import attach_demo_images
 from opencortex.cli.context import CommandContext, pass_context
 from opencortex.cli.output import emit
 from opencortex.demo.load import DEMO_PATIENTS, ensure_study
-from opencortex.files.demo_images import attach_demo_images
 from opencortex.model.accounts import create_account, find_account_by_email
 from opencortex.model.apps import app_secret, create_app, list_apps, random_alphanumeric, set_app_enabled
 from opencortex.model.orgs import create_org, find_org

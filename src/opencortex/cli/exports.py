@@ -14,7 +14,6 @@ from opencortex.cli.output import emit
 from opencortex.exports import service
 from opencortex.exports.jobs import READY, export_json
 from opencortex.exports.verify import verify_archive
-from opencortex.files import open_file_store
 from opencortex.ids import ROLE_ADMINISTRATOR
 from opencortex.model.accounts import find_account_by_email
 
@@ -113,7 +112,7 @@ def export_download(context: CommandContext, org_code: str, export_id: str, outp
             row = service.get_export(connection, org["id"], export_id)
         if row["state"] != READY:
             raise click.ClickException(f"Export {export_id} is {row['state']}, not ready.")
-        store = open_file_store(runtime.settings, runtime.master_key)
+        store = runtime.file_store
         with output.open("wb") as handle, store.open_reader(service.archive_key(row["id"], row["attempts"])) as reader:
             for chunk in reader:
                 handle.write(chunk)

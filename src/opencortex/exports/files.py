@@ -17,11 +17,11 @@ from typing import IO, Any
 import orjson
 
 from opencortex import faults
+from opencortex.attachments.facets import READY, file_values, storage_key
 from opencortex.exports.archive import ZipStreamWriter
 from opencortex.exports.manifest import ManifestEntry
 from opencortex.exports.naming import file_entry_name, is_precompressed, original_path
 from opencortex.files import EncryptedFileStore
-from opencortex.files.facets import READY, file_values, storage_key
 from opencortex.model.definitions import ObjectDefinition
 
 FILE_NUMBER_DIGITS = 10

@@ -31,7 +31,6 @@ from opencortex.exports.naming import data_entry_name
 from opencortex.exports.prefetch import prefetched
 from opencortex.exports.queue import event
 from opencortex.exports.relaxed_gc import relaxed_gc
-from opencortex.files import open_file_store
 from opencortex.instances.lists import list_condition
 from opencortex.instances.raw_rows import to_row
 from opencortex.instances.selection import parse_selection
@@ -83,7 +82,7 @@ def run_export(runtime: Runtime, job: dict[str, Any], heartbeat: Heartbeat) -> O
 
 def _run(runtime: Runtime, job: dict[str, Any], heartbeat: Heartbeat) -> Outcome:
     params = job["params"]
-    store = open_file_store(runtime.settings, runtime.master_key)
+    store = runtime.file_store
     for key in list(store.list_keys(output_prefix(job["id"]))):
         if not key.startswith(output_prefix(job["id"], job["attempts"])):
             store.delete(key)  # partial output of an earlier attempt; never counted as stored

@@ -7,8 +7,8 @@ import logging
 from opencortex.clock import utcnow
 from opencortex.exports.queue import delete_export_record, expired_exports
 from opencortex.exports.service import remove_output
-from opencortex.files.audit import record_audit
 from opencortex.runtime import Runtime
+from opencortex.store.audit import record_audit
 
 log = logging.getLogger("opencortex.exports")
 

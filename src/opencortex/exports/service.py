@@ -15,10 +15,9 @@ from opencortex.exports.queue import (
     list_exports,
     request_cancel,
 )
-from opencortex.files import open_file_store
 from opencortex.files.accounting import release
-from opencortex.files.audit import record_audit
 from opencortex.runtime import Runtime
+from opencortex.store.audit import record_audit
 
 __all__ = ["archive_key", "create", "delete", "get_export", "list_exports", "remove_output", "request_cancel"]
 
@@ -43,7 +42,7 @@ def delete(runtime: Runtime, org_id: str, export_id: str, *, principal: str | No
 
 def remove_output(runtime: Runtime, org_id: str, export_id: str, attempt: int | None = None) -> None:
     """Delete what an export stored (one attempt's output, or all of it) and stop counting it."""
-    store = open_file_store(runtime.settings, runtime.master_key)
+    store = runtime.file_store
     keys = list(store.list_keys(output_prefix(export_id, attempt)))
     with runtime.database.begin() as connection:
         for key in keys:

@@ -6,17 +6,12 @@ which backend sits underneath is decided here alone, so adding one touches no ca
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from opencortex.files.crypto import FileCipher
 from opencortex.files.encrypted import EncryptedFileStore, EncryptedWriter, StoredObject
 from opencortex.files.local import LocalFileStore
 from opencortex.files.store import ChunkReader, FileStore, ObjectReader, ObjectWriter
 from opencortex.keys import MasterKey
 from opencortex.settings import Settings
-
-if TYPE_CHECKING:
-    from opencortex.runtime import Runtime
 
 __all__ = [
     "ChunkReader",
@@ -28,7 +23,6 @@ __all__ = [
     "ObjectReader",
     "ObjectWriter",
     "StoredObject",
-    "file_store_of",
     "open_file_store",
 ]
 
@@ -39,13 +33,3 @@ def open_file_store(settings: Settings, master_key: MasterKey) -> EncryptedFileS
         LocalFileStore.in_data_dir(settings.data_dir),
         FileCipher.load_or_create(settings.data_dir, master_key),
     )
-
-
-def file_store_of(runtime: Runtime) -> EncryptedFileStore:
-    """The runtime's store, opened once (opening reads and unseals the keyset)."""
-    store: EncryptedFileStore | None = runtime.__dict__.get("_file_store")
-    if store is None:
-        store = runtime.__dict__.setdefault(
-            "_file_store", open_file_store(runtime.settings, runtime.master_key)
-        )
-    return store

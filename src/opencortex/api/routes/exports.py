@@ -18,13 +18,12 @@ from opencortex.api.downloads import Download, download_response, register_signe
 from opencortex.api.paging import parse_cursor
 from opencortex.api.query_args import _integer
 from opencortex.api.responses import document, listing, result
+from opencortex.attachments.signed_urls import signed_url
 from opencortex.exports import service
 from opencortex.exports.jobs import READY, export_json
-from opencortex.files import open_file_store
-from opencortex.files.audit import record_audit
-from opencortex.files.signed_urls import signed_url
 from opencortex.ids import ROLE_ADMINISTRATOR
 from opencortex.runtime import Runtime
+from opencortex.store.audit import record_audit
 
 router = APIRouter()
 
@@ -123,7 +122,7 @@ def download_export_file(export_id: str, number: str, request: Request, caller: 
     with runtime.database.begin() as connection:
         record_audit(connection, caller.org["id"], "export.file.download", facet["path"],
                      principal=caller.principal.account_id)
-    store = open_file_store(runtime.settings, runtime.master_key)
+    store = runtime.file_store
     return download_response(request, Download(store=store, key=facet["key"], size=facet["size"], md5=facet["ETag"],
                                                mime=facet["mime"] or "application/octet-stream",
                                                filename=f"{number}{facet['originalPath']}"))
@@ -131,7 +130,7 @@ def download_export_file(export_id: str, number: str, request: Request, caller: 
 
 def _download(runtime: Runtime, row: dict[str, Any]) -> Download:
     facet = row["data_file"]
-    return Download(store=open_file_store(runtime.settings, runtime.master_key), key=service.archive_key(row["id"], row["attempts"]),
+    return Download(store=runtime.file_store, key=service.archive_key(row["id"], row["attempts"]),
                     size=facet["size"], md5=facet["ETag"], mime=facet["mime"], filename=facet["filename"])
 
 

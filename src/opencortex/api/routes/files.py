@@ -27,18 +27,17 @@ from opencortex.acl.viewer import Viewer, as_principal
 from opencortex.api.deps import AdministratorDep, OrgDep, RuntimeDep
 from opencortex.api.downloads import SIGNED_SOURCES, Download, download_response, wants_json
 from opencortex.api.responses import document, result
+from opencortex.attachments.attachments import FileAttachments
+from opencortex.attachments.facets import facet_json, find_facet, property_json, require_ready, storage_key
+from opencortex.attachments.signed_urls import signed_url, verify
 from opencortex.auth.principal import Caller
-from opencortex.files import file_store_of
 from opencortex.files.accounting import storage_usage
-from opencortex.files.attachments import FileAttachments
-from opencortex.files.audit import SIGNED_DOWNLOAD, record_audit
-from opencortex.files.facets import facet_json, find_facet, property_json, require_ready, storage_key
-from opencortex.files.signed_urls import signed_url, verify
 from opencortex.instances.selection import Selection
 from opencortex.instances.service import Instances
 from opencortex.model.definitions import ObjectDefinition
 from opencortex.model.objects import find_object
 from opencortex.runtime import Runtime
+from opencortex.store.audit import SIGNED_DOWNLOAD, record_audit
 
 log = logging.getLogger("opencortex.files")
 
@@ -169,7 +168,7 @@ def read_file(
 
 def facet_download(runtime: Runtime, org_id: str, facet: dict[str, Any]) -> Download:
     return Download(
-        store=file_store_of(runtime),
+        store=runtime.file_store,
         key=storage_key(org_id, facet["storageId"]),
         size=int(facet["size"]),
         md5=str(facet["ETag"]),

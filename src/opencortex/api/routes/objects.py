@@ -10,9 +10,8 @@ from starlette.responses import Response
 from opencortex import faults
 from opencortex.api.deps import JSONBodyDep, LoggedInDep, RuntimeDep
 from opencortex.api.responses import document, listing, result
+from opencortex.attachments.uploads import delete_stored, release_instance_files
 from opencortex.auth.principal import Caller
-from opencortex.files import file_store_of
-from opencortex.files.uploads import delete_stored, release_instance_files
 from opencortex.ids import ROLE_ADMINISTRATOR, ROLE_DEVELOPER
 from opencortex.model.objects import create_object, delete_object, get_object, list_objects, update_object
 
@@ -62,5 +61,5 @@ def delete_object_route(name: str, caller: DeveloperDep, runtime: RuntimeDep) ->
     with runtime.database.begin() as connection:
         definition = delete_object(connection, caller.org["id"], name)
         keys = release_instance_files(connection, caller.org["id"], definition.name)
-    delete_stored(file_store_of(runtime), keys)
+    delete_stored(runtime.file_store, keys)
     return result(True)

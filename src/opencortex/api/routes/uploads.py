@@ -31,11 +31,11 @@ from opencortex import faults
 from opencortex.acl.viewer import Viewer
 from opencortex.api.deps import CallerDep, OrgDep, RuntimeDep
 from opencortex.api.responses import document
+from opencortex.attachments.facets import facet_json
+from opencortex.attachments.multipart import MultipartFileReader, multipart_boundary
+from opencortex.attachments.signed_urls import signed_url
+from opencortex.attachments.uploads import FileUploads, UploadPlan, UploadSink, too_large
 from opencortex.files.encrypted import StoredObject
-from opencortex.files.facets import facet_json
-from opencortex.files.multipart import MultipartFileReader, multipart_boundary
-from opencortex.files.signed_urls import signed_url
-from opencortex.files.uploads import FileUploads, UploadPlan, UploadSink, too_large
 from opencortex.model.objects import find_object
 from opencortex.runtime import Runtime
 

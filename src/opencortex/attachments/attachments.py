@@ -21,10 +21,9 @@ import copy
 from collections.abc import Iterable
 from typing import Any
 
-from opencortex.files import file_store_of
-from opencortex.files.facets import PENDING, facets_of, file_property_paths, file_values
-from opencortex.files.targets import create_target, sweep_targets, upload_entry
-from opencortex.files.uploads import delete_stored, reconcile, release_instance_files, write_body
+from opencortex.attachments.facets import PENDING, facets_of, file_property_paths, file_values
+from opencortex.attachments.targets import create_target, sweep_targets, upload_entry
+from opencortex.attachments.uploads import delete_stored, reconcile, release_instance_files, write_body
 from opencortex.ids import new_object_id
 from opencortex.instances.service import Instances
 from opencortex.runtime import Runtime
@@ -96,7 +95,7 @@ class FileAttachments:
         """After the transaction committed: delete the bytes of released files."""
         released, self.released = self.released, []
         if released:
-            delete_stored(file_store_of(self.runtime), released)
+            delete_stored(self.runtime.file_store, released)
 
 
 def _attach_uploads(

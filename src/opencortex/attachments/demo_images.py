@@ -17,8 +17,8 @@ from typing import Any
 import sqlalchemy as sa
 
 from opencortex.acl.viewer import Viewer, as_principal
-from opencortex.files.facets import READY
-from opencortex.files.uploads import upload_file
+from opencortex.attachments.facets import READY
+from opencortex.attachments.uploads import upload_file
 from opencortex.model.objects import get_object
 from opencortex.model.orgs import find_org
 from opencortex.runtime import Runtime

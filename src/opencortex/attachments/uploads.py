@@ -33,19 +33,7 @@ from sqlalchemy import Connection
 
 from opencortex import faults
 from opencortex.acl.viewer import Viewer, as_principal
-from opencortex.clock import iso, utcnow
-from opencortex.files import file_store_of
-from opencortex.files.accounting import (
-    UPLOAD,
-    StorageOwner,
-    check_room,
-    owned_keys,
-    record_stored,
-    release_keys,
-    release_owned,
-)
-from opencortex.files.encrypted import EncryptedFileStore, EncryptedWriter, StoredObject
-from opencortex.files.facets import (
+from opencortex.attachments.facets import (
     ERROR,
     LOCATION_LOCAL,
     PENDING,
@@ -58,7 +46,18 @@ from opencortex.files.facets import (
     storage_key,
     update_facet,
 )
-from opencortex.files.targets import UploadTarget, claim_target, find_target
+from opencortex.attachments.targets import UploadTarget, claim_target, find_target
+from opencortex.clock import iso, utcnow
+from opencortex.files.accounting import (
+    UPLOAD,
+    StorageOwner,
+    check_room,
+    owned_keys,
+    record_stored,
+    release_keys,
+    release_owned,
+)
+from opencortex.files.encrypted import EncryptedFileStore, EncryptedWriter, StoredObject
 from opencortex.ids import is_object_id, new_object_id
 from opencortex.instances.service import Instances
 from opencortex.model.objects import find_object
@@ -130,7 +129,7 @@ class FileUploads:
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
         self.settings = runtime.settings
-        self.store = file_store_of(runtime)
+        self.store = runtime.file_store
 
     # Planning: before any byte is read
 
