@@ -583,12 +583,12 @@ def test_exports_read_as_their_principal(scenario: Scenario) -> None:
         as_admin = Instances(connection, dialect, org_id, definition, viewer)
         document = as_admin.get(scenario.record)
         assert document["access"] == Access.READ and "c_restricted" not in document
-        matched, _ = as_admin.list(ListQuery(where={"c_restricted": RESTRICTED_VALUE}))
+        matched, _ = as_admin.list_page(ListQuery(where={"c_restricted": RESTRICTED_VALUE}))
         assert matched == []
         system = Instances(connection, dialect, org_id, definition, Viewer.system(org_id))
         document = system.get(scenario.record, Selection(include=frozenset({"c_restricted"})))
         assert document["c_restricted"] == RESTRICTED_VALUE and document["access"] >= Access.DELETE
-        matched, _ = system.list(ListQuery(where={"c_restricted": RESTRICTED_VALUE}))
+        matched, _ = system.list_page(ListQuery(where={"c_restricted": RESTRICTED_VALUE}))
         assert [doc["_id"] for doc in matched] == [scenario.record]
         anonymous = as_principal(connection, org_id, ANONYMOUS)
         assert anonymous.anonymous and not anonymous.roles

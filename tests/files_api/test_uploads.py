@@ -291,7 +291,7 @@ def test_an_oversized_stream_stops_being_read(world, multipart):
         transport = httpx.ASGITransport(app=create_app(runtime=world.runtime))
         content_type = f"multipart/form-data; boundary={boundary}" if multipart else "image/png"
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
-            client.cookies = world.http.cookies
+            client.cookies = dict(world.http.cookies)  # the test client's cookies are another httpx's
             return await client.put(
                 f"/{world.platform.code}/v2/{world.base}/c_photo?filename=big.png",
                 content=endless(),

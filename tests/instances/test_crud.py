@@ -110,12 +110,15 @@ def test_object_types(study):
         "defaultAcl": ["owner.delete"], "createAcl": ["account.public"],
         "properties": [{"name": "c_when", "label": "When", "type": "Date", "indexed": True}],
         "objectTypes": [
-            {"name": "c_blood", "label": "Blood", "properties": [{"name": "c_group", "label": "Group", "type": "String"}]},
-            {"name": "c_mood", "label": "Mood", "properties": [{"name": "c_score", "label": "Score", "type": "Number"}]},
+            {"name": "c_blood", "label": "Blood",
+             "properties": [{"name": "c_group", "label": "Group", "type": "String"}]},
+            {"name": "c_mood", "label": "Mood",
+             "properties": [{"name": "c_score", "label": "Score", "type": "Number"}]},
         ],
     })
     assert definition.status_code == 200, definition.text
-    fault = assert_fault(client.post("c_assessments", json={"c_when": "2024-01-01"}), "cortex.invalidArgument.validation", 400)
+    fault = assert_fault(client.post("c_assessments", json={"c_when": "2024-01-01"}),
+                         "cortex.invalidArgument.validation", 400)
     assert any(child.get("path") == "type" for child in fault.get("faults", [])) or fault.get("path") == "type"
     blood = client.post("c_assessments", json={"type": "c_blood", "c_group": "AB+"}).json()
     assert blood["type"] == "c_blood" and blood["c_group"] == "AB+"

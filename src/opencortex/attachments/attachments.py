@@ -22,8 +22,8 @@ from collections.abc import Iterable
 from typing import Any
 
 from opencortex.attachments.facets import PENDING, facets_of, file_property_paths, file_values
+from opencortex.attachments.releases import delete_stored, reconcile, release_instance_files
 from opencortex.attachments.targets import create_target, sweep_targets, upload_entry
-from opencortex.attachments.uploads import delete_stored, reconcile, release_instance_files, write_body
 from opencortex.ids import new_object_id
 from opencortex.instances.service import Instances
 from opencortex.runtime import Runtime
@@ -75,7 +75,7 @@ class FileAttachments:
                 )
                 entries[facet["storageId"]] = [upload_entry(token, target, self.base_url, self.org["code"])]
         if entries:
-            write_body(connection, instances, row, body, instances.viewer.account_id)
+            instances.write_body(row, body)
             sweep_targets(connection, instances.org_id)
         self.released += reconcile(connection, instances, instance_id, body)
         if not entries or document is None:

@@ -11,8 +11,8 @@ from __future__ import annotations
 import colorsys
 import struct
 import zlib
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Iterable, Sequence
+from typing import Any, cast
 
 import sqlalchemy as sa
 
@@ -61,7 +61,7 @@ def attach_demo_images(
             statement = statement.order_by(documents.c.id).limit(count)
         else:
             statement = statement.where(documents.c.id.in_(list(instance_ids))).order_by(documents.c.id)
-        rows = connection.execute(statement).all()
+        rows = cast("Sequence[tuple[str, Any]]", connection.execute(statement).all())  # (_id, body)
     filled = []
     for number, (instance_id, body) in enumerate(rows):
         current = body.get(property_name) if isinstance(body, dict) else None

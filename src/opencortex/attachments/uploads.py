@@ -42,27 +42,19 @@ from opencortex.attachments.facets import (
     check_declared_mime,
     facets_of,
     file_values,
-    storage_ids,
     storage_key,
     update_facet,
 )
+from opencortex.attachments.releases import delete_stored, reconcile
 from opencortex.attachments.targets import UploadTarget, claim_target, find_target
 from opencortex.clock import iso, utcnow
-from opencortex.files.accounting import (
-    UPLOAD,
-    StorageOwner,
-    check_room,
-    owned_keys,
-    record_stored,
-    release_keys,
-    release_owned,
-)
+from opencortex.files.accounting import UPLOAD, StorageOwner, check_room, record_stored
 from opencortex.files.encrypted import EncryptedFileStore, EncryptedWriter, StoredObject
 from opencortex.ids import is_object_id, new_object_id
 from opencortex.instances.service import Instances
 from opencortex.model.objects import find_object
+from opencortex.model.properties import PropertyDefinition
 from opencortex.runtime import Runtime
-from opencortex.store.tables import documents
 
 log = logging.getLogger("opencortex.files")
 
@@ -301,7 +293,7 @@ class FileUploads:
                     facet["creator"] = plan.principal
                 _set_value(body, plan.property_path, {**facet, "facets": []})
             assert facet is not None
-            write_body(connection, instances, row, body, plan.principal)
+            instances.write_body(row, body)
             # What this upload replaced is released first, so a replacement counts its net size.
             released = reconcile(connection, instances, plan.instance_id, body)
             record_stored(
@@ -325,7 +317,7 @@ class FileUploads:
             assert plan.target is not None
             _pending_facet(instances, body, plan.target)
             update_facet(body, instances.definition, plan.storage_id, {"state": ERROR, "fault": detail})
-            write_body(connection, instances, row, body, None)
+            instances.write_body(row, body)
 
     def _instances(self, connection: Connection, org_id: str, object_name: str, viewer: Viewer) -> Instances:
         definition = find_object(connection, org_id, object_name)
@@ -383,82 +375,17 @@ def upload_file(
 
 def require_file_write(
     instances: Instances, instance_id: str, property_path: str
-) -> tuple[dict[str, Any], Any]:
+) -> tuple[dict[str, Any], PropertyDefinition]:
     """The instance row and the File property, if the viewer may write that property.
 
-    The same rules as an update through ``Instances``: the instance must be visible (else not
-    found), and the property (and the top-level property holding it) writable at the viewer's
-    access level.
+    The instance must be visible (else not found), the property a File, and the viewer allowed to
+    write it (``Instances.check_property_write``, the rules of every write).
     """
     row = instances.get_row(instance_id)
     prop = instances.definition.find_property(property_path, row["type"])
-    if prop is None:
-        raise faults.property_not_found(path=property_path)
-    if prop.type_name != "File":
+    if prop is not None and prop.type_name != "File":
         raise faults.not_a_file(f"{property_path} is a {prop.type_name} property.", path=property_path)
-    access = instances.viewer.instance_access(instances.definition.settings, row["owner"], row["acl"])
-    top = instances.definition.find_property(property_path.split(".")[0], row["type"])
-    for checked in {id(prop): prop, id(top): top}.values():
-        if checked is None or not checked.writable:
-            raise faults.property_update_denied("This property is not writable.", path=property_path)
-        if not instances.viewer.can_write_property(checked, access, row["owner"]):
-            raise faults.property_update_denied(path=property_path)
-    return row, prop
-
-
-def write_body(
-    connection: Connection,
-    instances: Instances,
-    row: dict[str, Any],
-    body: dict[str, Any],
-    updater: str | None,
-) -> None:
-    """Store an instance's new body if nobody changed it since ``row`` was read."""
-    result = connection.execute(
-        documents.update()
-        .where(
-            documents.c.org_id == instances.org_id,
-            documents.c.object == instances.definition.name,
-            documents.c.id == row["id"],
-            documents.c.sequence == row["sequence"],
-        )
-        .values(
-            body=body,
-            updated=utcnow(),
-            sequence=row["sequence"] + 1,
-            updater=updater if is_object_id(updater) else None,
-        )
-    )
-    if result.rowcount != 1:
-        raise faults.sequence_conflict()
-    row.update(body=body, sequence=row["sequence"] + 1)
-
-
-def reconcile(
-    connection: Connection, instances: Instances, instance_id: str, body: dict[str, Any]
-) -> list[str]:
-    """Release the stored files of an instance that its body no longer refers to; returns their keys."""
-    org_id, object_name = instances.org_id, instances.definition.name
-    present = {storage_key(org_id, storage_id) for storage_id in storage_ids(instances.definition, body)}
-    gone = [key for key in owned_keys(connection, org_id, object_name, instance_id) if key not in present]
-    release_keys(connection, org_id, gone)
-    return gone
-
-
-def release_instance_files(
-    connection: Connection, org_id: str, object_name: str, instance_id: str | None = None
-) -> list[str]:
-    """For deletes: release what an instance (or every instance of an object) stored; returns the
-    keys to pass to ``delete_stored`` after the transaction commits."""
-    return release_owned(connection, org_id, object_name, instance_id)
-
-
-def delete_stored(store: EncryptedFileStore, keys: list[str]) -> None:
-    for key in keys:
-        try:
-            store.delete(key)
-        except Exception:  # the bytes are already unaccounted; a leftover only costs disk
-            log.exception("could not delete released file %s", key)
+    return row, instances.check_property_write(row, property_path)
 
 
 def valid_filename(filename: str | None) -> str:

@@ -1,7 +1,9 @@
-"""Stored files (uploads, export archives): a ``FileStore`` backend under encryption at rest.
+"""The encrypted byte store: a ``FileStore`` backend under encryption at rest, and its accounting.
 
-Callers use ``open_file_store(settings, master_key)`` and the ``EncryptedFileStore`` it returns;
-which backend sits underneath is decided here alone, so adding one touches no caller.
+The bottom tier of files: it knows keys and bytes, never instances or properties (File properties
+are ``opencortex.attachments``, above ``instances``). A process opens it once: ``Runtime.file_store``
+is the ``EncryptedFileStore`` that ``open_file_store(settings, master_key)`` returns. Which backend
+sits underneath is decided here alone, so adding one touches no caller.
 """
 
 from __future__ import annotations

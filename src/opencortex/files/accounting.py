@@ -23,9 +23,9 @@ The export job uses it like this::
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy import Connection
@@ -49,6 +49,9 @@ class StorageOwner:
     id: str | None = None  # instance or export _id
     property: str | None = None
     facet: str | None = None
+
+
+_UNOWNED = StorageOwner()  # bytes recorded with no owner (a test's, an operator's)
 
 
 @dataclass(frozen=True)
@@ -79,11 +82,14 @@ def storage_limit(org_settings: Any, settings: Settings) -> int:
 
 def storage_usage(connection: Connection, settings: Settings, org_id: str) -> StorageUsage:
     org_settings = connection.execute(sa.select(orgs.c.settings).where(orgs.c.id == org_id)).scalar()
-    rows = connection.execute(
-        sa.select(stored_files.c.kind, sa.func.coalesce(sa.func.sum(stored_files.c.size), 0), sa.func.count())
-        .where(stored_files.c.org_id == org_id)
-        .group_by(stored_files.c.kind)
-    ).all()
+    rows = cast(  # (kind, bytes, files) rows; mypy cannot type a Row's unpacking
+        "Sequence[tuple[str, int, int]]",
+        connection.execute(
+            sa.select(stored_files.c.kind, sa.func.coalesce(sa.func.sum(stored_files.c.size), 0), sa.func.count())
+            .where(stored_files.c.org_id == org_id)
+            .group_by(stored_files.c.kind)
+        ).all(),
+    )
     by_kind = {kind: 0 for kind in KINDS} | {kind: int(total) for kind, total, _count in rows}
     return StorageUsage(
         used=sum(by_kind.values()),
@@ -122,7 +128,7 @@ def record_stored(
     key: str,
     size: int,
     kind: str,
-    owner: StorageOwner = StorageOwner(),
+    owner: StorageOwner = _UNOWNED,
 ) -> None:
     """Count ``size`` bytes stored under ``key`` against the org, or raise ``storage_limit_exceeded``.
 

@@ -28,7 +28,7 @@ def read_list(owner: Instances, instance_id: str, prop: Any, query: ListQuery) -
     if isinstance(given, str):
         given = orjson.loads(given) if given.strip() else None
     combined = {"$and": [condition, given]} if given else condition
-    return listed.list(replace(query, where=combined))
+    return listed.list_page(replace(query, where=combined))
 
 
 def list_condition(prop: Any, instance_id: str) -> dict[str, Any]:

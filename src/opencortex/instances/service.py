@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy import Connection
@@ -127,7 +127,8 @@ class Instances:
             statement = statement.offset(query.skip)
         return statement
 
-    def list(self, query: ListQuery) -> tuple[list[dict[str, Any]], bool]:
+    def list_page(self, query: ListQuery) -> tuple[list[dict[str, Any]], bool]:
+        """One page of a list read: its documents, serialised for this viewer, and ``hasMore``."""
         plan = DocumentPlan.build(self.definition, self.viewer, query.selection)
         statement = self.select(query).limit(query.limit + 1)
         rows = [dict(row) for row in self.connection.execute(statement).mappings()]
@@ -156,7 +157,8 @@ class Instances:
             )
             if last is not None:
                 statement = statement.where(documents.c.id > last)
-            rows = self.connection.execute(statement.order_by(documents.c.id.asc()).limit(batch_size)).all()
+            result = self.connection.execute(statement.order_by(documents.c.id.asc()).limit(batch_size))
+            rows = cast("list[RawRow]", result.all())  # rows are tuples; the list is not copied
             if not rows:
                 return
             yield rows
@@ -177,12 +179,12 @@ class Instances:
     def get_row(self, instance_id: str, needed: int = VISIBLE) -> dict[str, Any]:
         """The stored row, if the viewer may see it; otherwise not found (never "forbidden",
         which would reveal that it exists)."""
-        row = None
+        found = None
         if is_object_id(instance_id):
-            row = self.connection.execute(self._base().where(documents.c.id == instance_id)).mappings().first()
-        if row is None:
+            found = self.connection.execute(self._base().where(documents.c.id == instance_id)).mappings().first()
+        if found is None:
             raise self.not_found(instance_id)
-        row = dict(row)
+        row = dict(found)
         access = self.viewer.instance_access(self.definition.settings, row["owner"], row["acl"])
         if access < VISIBLE:
             raise self.not_found(instance_id)
@@ -256,14 +258,9 @@ class Instances:
         access = self.viewer.instance_access(self.definition.settings, row["owner"], row["acl"])
         self._check_writes(given, access, row["owner"], row["type"])
         stored = validate_update(self.definition, row["body"], given, type_name=row["type"])
-        values: dict[str, Any] = {"body": stored, "updated": utcnow(), "sequence": row["sequence"] + 1,
-                                  "updater": None if self.viewer.anonymous else self.viewer.account_id}
         if instance_acl is not None:
             _check_sharing(access, row["acl"], instance_acl)
-            values["acl"] = instance_acl
-        self._write(documents.update().where(*self._key(instance_id),
-                                             documents.c.sequence == row["sequence"]).values(**values),
-                    expect_one=True)
+        self.write_body(row, stored, acl=instance_acl)
         return self.get(instance_id)
 
     def delete(self, instance_id: str) -> None:
@@ -303,12 +300,48 @@ class Instances:
         self._check_row_writes(row, [name])
         if name not in row["body"]:
             return False
-        body = {key: value for key, value in row["body"].items() if key != name}
-        values = {"body": body, "updated": utcnow(), "sequence": row["sequence"] + 1,
-                  "updater": None if self.viewer.anonymous else self.viewer.account_id}
-        self._write(documents.update().where(*self._key(instance_id), documents.c.sequence == row["sequence"])
-                    .values(**values), expect_one=True)
+        self.write_body(row, {key: value for key, value in row["body"].items() if key != name})
         return True
+
+    # Writing a property directly (uploads), by the same rules as the writes above
+
+    def check_property_write(self, row: Mapping[str, Any], path: str) -> PropertyDefinition:
+        """The property at ``path`` (dotted: ``c_doc.c_file``) of this stored instance, if the viewer
+        may write a value there directly, with no body for validation to check (as an upload does):
+        it and each property holding it are ``writable``, and writable at the viewer's access to
+        this instance by the rule of every write (``_denied_writes``, as for an update setting
+        ``path``). Else the fault ``property_update_denied`` naming ``path`` (``property_not_found``
+        when there is no such property)."""
+        prop = self.definition.find_property(path, row["type"])
+        if prop is None:
+            raise faults.property_not_found(path=path)
+        parts = path.split(".")
+        holders = [self.definition.find_property(".".join(parts[:end]), row["type"]) for end in range(1, len(parts))]
+        if not all(held is not None and held.writable for held in [prop, *holders]):
+            raise faults.property_update_denied("This property is not writable.", path=path)
+        written: Any = None
+        for part in reversed(parts):
+            written = {part: written}
+        access = self.viewer.instance_access(self.definition.settings, row["owner"], row["acl"])
+        if any(self._denied_writes(self._writable_properties(row["type"]), written, access, row["owner"], "")):
+            raise faults.property_update_denied(path=path)
+        return prop
+
+    def write_body(self, row: dict[str, Any], body: dict[str, Any], *, acl: list[dict[str, Any]] | None = None) -> None:
+        """Store ``body`` (and ``acl``, when given) as the instance's new value, as written by the
+        viewer, if nobody wrote the instance since ``row`` was read (its ``sequence``); otherwise
+        the fault ``sequence_conflict``, and nothing is written. ``row`` then holds what was stored.
+
+        The one guarded write of an instance's body: the caller has checked the write (``update``,
+        ``check_property_write``).
+        """
+        values: dict[str, Any] = {"body": body, "updated": utcnow(), "sequence": row["sequence"] + 1,
+                                  "updater": None if self.viewer.anonymous else self.viewer.account_id}
+        if acl is not None:
+            values["acl"] = acl
+        self._write(documents.update().where(*self._key(row["id"]), documents.c.sequence == row["sequence"])
+                    .values(**values), expect_one=True)
+        row.update(values)
 
     # Helpers
 
@@ -342,17 +375,21 @@ class Instances:
     def _check_writes(self, given: Mapping[str, Any], access: int, owner: str | None, type_name: Any) -> None:
         """Writing a property above the caller's level is refused, naming the property; so is
         writing a Document's sub-property above it (``c_doc.c_sub``)."""
-        if isinstance(type_name, str) and type_name in self.definition.object_types:
-            properties = self.definition.properties_for(type_name)
-        else:  # no type (yet): every type's properties, so that none escapes its writeAccess
-            properties = dict(self.definition.properties)
-            for object_type in self.definition.object_types.values():
-                for name, prop in object_type.properties.items():
-                    properties.setdefault(name, prop)
-        denied = sorted(set(self._denied_writes(properties, given, access, owner, "")))
+        denied = sorted(set(self._denied_writes(self._writable_properties(type_name), given, access, owner, "")))
         if denied:
             faults_found = [faults.property_update_denied(path=path) for path in denied]
             raise faults.validation_failed(faults=faults_found) if len(denied) > 1 else faults_found[0]
+
+    def _writable_properties(self, type_name: Any) -> Mapping[str, PropertyDefinition]:
+        """The top-level properties a write to an instance of ``type_name`` is checked against."""
+        if isinstance(type_name, str) and type_name in self.definition.object_types:
+            return self.definition.properties_for(type_name)
+        # No type (yet): every type's properties, so that none escapes its writeAccess.
+        properties = dict(self.definition.properties)
+        for object_type in self.definition.object_types.values():
+            for name, prop in object_type.properties.items():
+                properties.setdefault(name, prop)
+        return properties
 
     def _denied_writes(self, properties: Mapping[str, PropertyDefinition], given: Mapping[str, Any], access: int,
                        owner: str | None, prefix: str) -> Iterator[str]:

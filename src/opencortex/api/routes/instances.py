@@ -52,7 +52,7 @@ def _service(runtime: Runtime, connection: Connection, caller: Caller, plural: s
 def list_instances(plural: str, request: Request, caller: CallerDep, runtime: RuntimeDep) -> Response:
     query = list_query_from(request)
     with instances_of(request, runtime, caller, plural, write=False) as instances:
-        data, has_more = instances.list(query)
+        data, has_more = instances.list_page(query)
     return listing(data, has_more)
 
 

@@ -10,7 +10,7 @@ from starlette.responses import Response
 from opencortex import faults
 from opencortex.api.deps import JSONBodyDep, LoggedInDep, RuntimeDep
 from opencortex.api.responses import document, listing, result
-from opencortex.attachments.uploads import delete_stored, release_instance_files
+from opencortex.attachments.releases import delete_stored, release_instance_files
 from opencortex.auth.principal import Caller
 from opencortex.ids import ROLE_ADMINISTRATOR, ROLE_DEVELOPER
 from opencortex.model.objects import create_object, delete_object, get_object, list_objects, update_object
