@@ -23,14 +23,15 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from bench.dataset import ADMIN, PASSWORD, BenchData
 from opencortex.api.app import create_app
 from opencortex.clock import as_utc
-from opencortex.exports.queue import get_export
-from opencortex.exports.service import archive_key
+from opencortex.exports.output import archive_key
 from opencortex.runtime import Runtime
+from opencortex.store.tables import exports
 
 ROOT = Path(__file__).resolve().parent.parent
 NDJSON, JSON, CSV = "application/x-ndjson", "application/json", "text/csv"
@@ -130,7 +131,8 @@ def run_export(runtime: Runtime, data: BenchData, client: ApiClient, scenario: S
         raise RuntimeError(f"{scenario.key}: the worker failed:\n{child.stderr[-3000:]}")
     measured = orjson.loads(child.stdout.strip().splitlines()[-1])
     with runtime.database.connect() as connection:
-        row = get_export(connection, data.org_id, export_id)
+        row = dict(connection.execute(sa.select(exports).where(exports.c.org_id == data.org_id,
+                                                               exports.c.id == export_id)).mappings().one())
     if not measured["ran"] or row["state"] != "ready":
         raise RuntimeError(f"{scenario.key}: the export ended {row['state']}: {row['fault']}")
     seconds = (as_utc(row["completed"]) - as_utc(row["started"])).total_seconds()

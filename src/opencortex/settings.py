@@ -24,6 +24,10 @@ class Settings:
     login_lock_threshold: int = 5  # failed logins before the account locks
     login_lock_base_seconds: int = 60  # first lock; doubles with each further failure
     login_lock_max_seconds: int = 3600
+    # Password checks (argon2, ~64 MiB and ~0.1-0.3 s each) that run at once in one process, and
+    # how long a login waits for its turn before it is answered 429 (kThrottled).
+    login_concurrency: int = 4
+    login_wait_seconds: int = 5
     token_default_expiry_seconds: int = 3600
     # Files (docs/files.md): the largest upload, how long an upload target and a signed download
     # link live, and the storage limit of an org without its own ``settings.storageLimitBytes``.
@@ -33,6 +37,10 @@ class Settings:
     storage_limit_bytes: int = 10 * 1024 * 1024 * 1024
     # Wall-clock limit of one script run (an export's afterScript); Cortex's job timeout is 10 s.
     script_timeout_seconds: int = 10
+    # Export workers of ``serve`` and ``worker`` (docs/cli.md): jobs run at once in one process,
+    # and how long a claimed job's lease lasts without renewal before another worker may rerun it.
+    export_concurrency: int = 2
+    export_lease_seconds: int = 30
 
     @property
     def resolved_database_url(self) -> str:

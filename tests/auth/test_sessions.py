@@ -194,3 +194,37 @@ def test_signing_only_apps_refuse_password_login(platform, http):
     client = CortexClient(http, platform.code, platform.signing_app.key, platform.signing_app.secret)
     response = client.login(platform.admin["email"])
     assert_fault(response, "cortex.accessDenied.invalidRequestSignature", 400)
+
+
+def _second_session_app(platform, *, csrf: bool = True):
+    with platform.runtime.database.begin() as connection:
+        _row, key, _ = create_app(connection, platform.runtime.master_key, platform.org["id"], name="Other web",
+                                  csrf=csrf)
+    return key
+
+
+def test_a_session_is_refused_with_another_apps_key(platform, http):
+    # Login through the default app; the same cookie with another app's key is no session there.
+    other_key = _second_session_app(platform, csrf=False)
+    client = web(platform, http)
+    client.login(platform.admin["email"])
+    cookie = f"md.sid={http.cookies.get('md.sid')}"
+    other = CortexClient(http, platform.code, other_key)
+    assert_fault(other.get("accounts/me"), "cortex.accessDenied.notLoggedIn", 403, code="kNotLoggedIn")
+    assert other.get("accounts/status").json()["data"] == {"loggedin": False, "account": None}
+    # The other app has no CSRF rule, so a write through it would have escaped the session's
+    # own CSRF check: it is not a session write, and the session is not ended by it.
+    assert other.post("accounts/me/logout", json={}, headers={"Cookie": cookie}).status_code == 200
+    assert client.get("accounts/me", headers={"Cookie": cookie}).json()["_id"] == platform.admin["id"]
+
+
+def test_a_session_of_another_app_is_refused_by_the_default_app(platform, http):
+    other_key = _second_session_app(platform)
+    other = CortexClient(http, platform.code, other_key)
+    assert other.login(platform.provider["email"]).status_code == 200
+    client = web(platform, http)
+    assert_fault(client.get("accounts/me"), "cortex.accessDenied.notLoggedIn", 403, code="kNotLoggedIn")
+    assert other.get("accounts/me").json()["_id"] == platform.provider["id"]
+    # Logging in through this app replaces the cookie with a session of this app.
+    assert client.login(platform.provider["email"]).status_code == 200
+    assert client.get("accounts/me").json()["_id"] == platform.provider["id"]

@@ -5,25 +5,8 @@ from __future__ import annotations
 import json
 
 import jwt
-import pytest
-from click.testing import CliRunner
 
-from opencortex.cli.main import cli
 from opencortex.model.passwords import verify_password
-
-
-@pytest.fixture
-def run(database_url, tmp_path):
-    runner = CliRunner()
-
-    def invoke(*args: str, input: str | None = None, ok: bool = True):
-        result = runner.invoke(cli, ["--data-dir", str(tmp_path / "var"), "--database-url", database_url, *args],
-                               input=input, catch_exceptions=False)
-        if ok:
-            assert result.exit_code == 0, result.output
-        return result
-
-    return invoke
 
 
 def as_json(result):

@@ -81,8 +81,9 @@ def live_server(database_url: str, tmp_path: Path) -> Iterator[LiveServer]:
 
 
 def start_worker(server: LiveServer, log: Path, *extra: str) -> subprocess.Popen[bytes]:
-    handle = log.open("ab")
-    return subprocess.Popen([OPENCORTEX, "worker", *extra], env=server.env, stdout=handle, stderr=subprocess.STDOUT)
+    with log.open("ab") as handle:  # the child keeps its own copy
+        return subprocess.Popen([OPENCORTEX, "worker", *extra], env=server.env, stdout=handle,
+                                stderr=subprocess.STDOUT)
 
 
 def stop(process: subprocess.Popen[bytes]) -> None:

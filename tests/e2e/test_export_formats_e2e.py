@@ -17,7 +17,9 @@ import pytest
 
 from opencortex.attachments.demo_images import attach_demo_images
 from tests.e2e.conftest import start_worker, stop, wait_for
-from tests.e2e.test_exports_e2e import LONG_EXPORT_PATIENTS, PASSWORD, Admin, seed_org
+from tests.e2e.test_exports_e2e import LONG_EXPORT_PATIENTS, PASSWORD, Admin, close_admins, seed_org
+
+__all__ = ["close_admins"]  # the autouse fixture applies to this module's tests too
 
 
 def flatten(value, prefix, out):

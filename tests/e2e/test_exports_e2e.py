@@ -10,7 +10,9 @@ import io
 import json
 import signal
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
+from typing import ClassVar
 
 import httpx
 import orjson
@@ -37,8 +39,11 @@ PASSWORD = "e2e password 1"
 class Admin:
     """An administrator's logged-in HTTP session against one org of the live server."""
 
+    opened: ClassVar[list[Admin]] = []  # closed after each test (close_admins)
+
     def __init__(self, url: str, org: str, key: str, email: str) -> None:
         self.http = httpx.Client(base_url=f"{url}/{org}/v2", headers={"Medable-Client-Key": key}, timeout=60)
+        Admin.opened.append(self)
         login = self.http.post("/accounts/login", json={"email": email, "password": PASSWORD})
         assert login.status_code == 200, login.text
         self.http.headers["medable-csrf-token"] = login.headers["medable-csrf-token"]
@@ -50,6 +55,14 @@ class Admin:
 
     def get(self, export_id: str) -> dict:
         return self.http.get(f"/exports/{export_id}?include[]=events").json()
+
+
+@pytest.fixture(autouse=True)
+def close_admins() -> Iterator[None]:
+    """Every ``Admin`` session of a test is closed after it (an open socket is a warning, so an error)."""
+    yield
+    while Admin.opened:
+        Admin.opened.pop().http.close()
 
 
 # Sizes that keep each export running for seconds at the speed exports reach on a 2-core machine

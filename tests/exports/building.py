@@ -8,10 +8,11 @@ from pathlib import Path
 from typing import Any
 
 from opencortex.exports.archive import ZipStreamWriter
-from opencortex.exports.formats import CSV, open_format_writer
+from opencortex.exports.formats import CSV, format_for, open_format_writer
 from opencortex.exports.formats.csv_writer import CsvOptions, CsvWriter
 from opencortex.exports.formats.dictionary import DICTIONARY_NAME, write_dictionary
-from opencortex.exports.manifest import ExportParameters, ManifestEntry, build_manifest, encode_manifest
+from opencortex.exports.jobs import ExportParameters
+from opencortex.exports.manifest import ManifestEntry, build_manifest, encode_manifest
 from opencortex.exports.naming import MANIFEST_NAME, data_entry_name
 
 CREATED = datetime(2024, 4, 1, 12, 0, 0, 512000, tzinfo=UTC)
@@ -28,7 +29,9 @@ def build_archive(
 ) -> dict[str, Any]:
     """Write the archive to ``path``; return its manifest."""
     options = CsvOptions(bom=True, formula_guard=True) if media_type == CSV else None
-    parameters = ExportParameters(object="c_patients", format=media_type, paths=["c_name"], csv=options)
+    parameters = ExportParameters(
+        objects="c_patients", object="c_patient", format=format_for(media_type), paths=["c_name"], csv=options
+    )
     listed: list[ManifestEntry] = []
     with path.open("wb") as sink:
         archive = ZipStreamWriter(sink, modified=AS_OF)

@@ -11,8 +11,8 @@ from opencortex.exports.counting import (
     JsonArrayCounter,
     NdjsonCounter,
     RecordCountError,
-    counter_for,
 )
+from opencortex.exports.formats import counter_for
 
 Counter = NdjsonCounter | JsonArrayCounter | CsvCounter
 

@@ -9,8 +9,9 @@ import orjson
 import pytest
 
 import opencortex
-from opencortex.exports.formats import CSV, JSON, NDJSON
-from opencortex.exports.manifest import ExportParameters, ManifestEntry, build_manifest, encode_manifest
+from opencortex.exports.formats import CSV, JSON, NDJSON, format_for
+from opencortex.exports.jobs import ExportParameters, ExportWhere
+from opencortex.exports.manifest import ManifestEntry, build_manifest, encode_manifest
 from opencortex.exports.verify import verify_archive
 
 from .building import AS_OF, CREATED, build_archive
@@ -43,7 +44,8 @@ def data_name(manifest: dict[str, object]) -> str:
 
 
 def test_manifest_fields() -> None:
-    parameters = ExportParameters(object="c_patients", format=NDJSON, include=["c_x"], where='{"c_n":1}')
+    parameters = ExportParameters(objects="c_patients", object="c_patient", format=format_for(NDJSON),
+                                  include=["c_x"], where=ExportWhere.from_text('{"c_n":1}'))
     entries = [
         ManifestEntry("export-x.ndjson", "data", 10, "ab" * 32, records=2, format=NDJSON),
         ManifestEntry("files/0000000000.a.png", "file", 5, "cd" * 32, details={"source": "/a"}),

@@ -177,27 +177,28 @@ def test_quota_refusal(study, worker, platform):
     export = create(study.client)
     run_all(worker)
     ended = study.client.get(f"exports/{export['_id']}").json()
-    assert ended["state"] == "error" and "storage" in ended["fault"]["errCode"].lower() + ended["fault"]["message"].lower()
+    assert ended["state"] == "error"
+    assert "storage" in ended["fault"]["errCode"].lower() + ended["fault"]["message"].lower()
 
 
 def test_per_org_order_and_lease_reclaim(study, worker, platform):
     from datetime import timedelta
 
     from opencortex.clock import utcnow
-    from opencortex.exports.queue import claim_next_export, reclaim_expired
+    from opencortex.exports.queue import claim_next_export, reclaim_expired_leases
 
     first, second = create(study.client), create(study.client)
     database = platform.runtime.database
     with database.begin() as connection:
         job = claim_next_export(connection, database.dialect, "worker-a", 30)
-        assert job["id"] == first["_id"]
+        assert job.id == first["_id"]
         assert claim_next_export(connection, database.dialect, "worker-b", 30) is None  # one at a time per org
     with database.begin() as connection:
         connection.execute(exports.update().where(exports.c.id == first["_id"])
                            .values(lease_expires=utcnow() - timedelta(seconds=1)))
-        assert [row["id"] for row in reclaim_expired(connection)] == [first["_id"]]
+        assert [lost.id for lost in reclaim_expired_leases(connection)] == [first["_id"]]
         again = claim_next_export(connection, database.dialect, worker.worker_id, 30)
-        assert again["id"] == first["_id"] and again["attempts"] == 2
+        assert again.id == first["_id"] and again.attempts == 2
     worker.run_job(again)
     run_all(worker)
     states = {row["_id"]: row["state"] for row in study.client.get("exports").json()["data"]}

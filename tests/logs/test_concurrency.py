@@ -7,7 +7,7 @@ from collections import Counter
 
 import sqlalchemy as sa
 
-from opencortex.exports import service
+from opencortex.exports import operations
 from opencortex.exports.worker import ExportWorker
 from opencortex.store.tables import exports, logs
 from tests.logs.conftest import SEED_SCRIPT, seed_notes
@@ -31,12 +31,11 @@ def test_fifty_exports_with_scripts_in_parallel(platform):
     export_ids: list[str] = []
     for fixture in fixtures:
         seed_notes(fixture, 2)
-        with runtime.database.begin() as connection:
-            for index in range(EXPORTS_PER_ORG):
-                body = {"label": f"Notes {index}", "objects": "c_notes",
-                        "afterScript": FAILING if index % 5 == 4 else SEED_SCRIPT}
-                row = service.create(connection, runtime, fixture.org, fixture.admin["id"], body)
-                export_ids.append(row["id"])
+        for index in range(EXPORTS_PER_ORG):
+            body = {"label": f"Notes {index}", "objects": "c_notes",
+                    "afterScript": FAILING if index % 5 == 4 else SEED_SCRIPT}
+            job = operations.create(runtime, fixture.org, fixture.admin["id"], body)
+            export_ids.append(job.id)
 
     before = rss_bytes()
     worker = ExportWorker(runtime, concurrency=4, poll_seconds=0.05)

@@ -9,7 +9,7 @@ from fastapi import FastAPI
 
 from opencortex import __version__
 from opencortex.api.errors import install_fault_handlers
-from opencortex.api.middleware import BodyLimit, CortexHeaders
+from opencortex.api.middleware import BodyLimit, ContentDigest, CortexHeaders
 from opencortex.api.routes import accounts, auth_certs, exports, files, instances, logs, objects, org, uploads
 from opencortex.runtime import Runtime
 from opencortex.settings import Settings
@@ -56,6 +56,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     app.state.builtin_segments = frozenset(builtin_segments)
     max_body = (runtime.settings if runtime else settings or Settings.from_env()).max_body_bytes
     app.add_middleware(BodyLimit, max_bytes=max_body)
+    app.add_middleware(ContentDigest)
     app.add_middleware(CortexHeaders)
     return app
 

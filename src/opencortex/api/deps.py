@@ -8,6 +8,7 @@ import orjson
 from fastapi import Depends, Request
 
 from opencortex import faults
+from opencortex.api.middleware import expect_content_sha256
 from opencortex.auth.authenticate import RequestCredentials, authenticate
 from opencortex.auth.principal import Caller
 from opencortex.ids import ROLE_ADMINISTRATOR
@@ -42,11 +43,14 @@ def get_caller(request: Request, runtime: RuntimeDep, org: OrgDep) -> Caller:
         path=request.url.path[len(prefix):] if request.url.path.startswith(prefix) else request.url.path,
         headers={name.lower(): value for name, value in request.headers.items()},
         cookies=request.cookies,
+        query=request.url.query,
     )
     with runtime.database.begin_keeping_faults() as connection:
         caller = authenticate(connection, runtime.settings, runtime.master_key, org, credentials)
     request.state.caller = caller
     request.state.csrf_token = caller.csrf_token
+    if caller.content_sha256 is not None:
+        expect_content_sha256(request.scope, caller.content_sha256)
     return caller
 
 

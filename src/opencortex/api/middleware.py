@@ -1,14 +1,19 @@
-"""ASGI middleware: response headers every reply carries, and the request body limit."""
+"""ASGI middleware: response headers every reply carries, the request body limit, and the check
+of a signed request's body against its ``OpenCortex-Content-SHA256``."""
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import secrets
+from collections.abc import MutableMapping
+from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from opencortex import faults
 from opencortex.api.responses import fault_response
+from opencortex.auth.signatures import CONTENT_SHA256_HEADER, body_mismatch
 from opencortex.clock import epoch_ms
 
 log = logging.getLogger("opencortex.api")
@@ -93,3 +98,53 @@ class BodyLimit:
     @staticmethod
     def _fault(limit: int) -> faults.Fault:
         return faults.request_too_large(f"The request body is larger than {limit} bytes.")
+
+
+_DECLARED = CONTENT_SHA256_HEADER.encode()
+_RECEIVED_KEY = "content_sha256_received"
+_EXPECTED_KEY = "content_sha256_expected"
+
+
+class ContentDigest:
+    """Hashes the body of every request that declares ``OpenCortex-Content-SHA256``, as it is read.
+
+    Authentication (``get_caller``) verifies the declared hash is signed and records it with
+    ``expect_content_sha256``. Whichever comes second, the end of the body or that call, compares
+    the two, so a body that differs from the signed hash is refused as soon as its last byte is
+    read: before a route acts on it (routes read a body whole before using it, and an upload
+    commits only after its end).
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not any(name == _DECLARED for name, _ in scope.get("headers", [])):
+            await self.app(scope, receive, send)
+            return
+        state = scope.setdefault("state", {})
+        digest = hashlib.sha256()
+
+        async def hashing_receive() -> Message:
+            message = await receive()
+            if message["type"] == "http.request" and _RECEIVED_KEY not in state:
+                digest.update(message.get("body", b""))
+                if not message.get("more_body", False):
+                    state[_RECEIVED_KEY] = digest.hexdigest()
+                    _compare(state)
+            return message
+
+        await self.app(scope, hashing_receive, send)
+
+
+def expect_content_sha256(scope: MutableMapping[str, Any], expected: str) -> None:
+    """Require the request body to hash to ``expected`` (a verified, signed declaration)."""
+    state = scope.setdefault("state", {})
+    state[_EXPECTED_KEY] = expected
+    _compare(state)
+
+
+def _compare(state: MutableMapping[str, Any]) -> None:
+    received, expected = state.get(_RECEIVED_KEY), state.get(_EXPECTED_KEY)
+    if received is not None and expected is not None and received != expected:
+        raise body_mismatch()

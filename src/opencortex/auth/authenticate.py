@@ -16,7 +16,16 @@ from sqlalchemy import Connection
 from opencortex import faults
 from opencortex.auth.principal import Caller, Principal
 from opencortex.auth.sessions import resume_session
-from opencortex.auth.signatures import verify_signed_request
+from opencortex.auth.signatures import (
+    CONTENT_SHA256_HEADER,
+    CONTENT_SIGNATURE_HEADER,
+    NONCE_HEADER,
+    SIGNATURE_HEADER,
+    TIMESTAMP_HEADER,
+    content_required,
+    verify_signed_content,
+    verify_signed_request,
+)
 from opencortex.auth.tokens import unverified_issuer, verify_token
 from opencortex.ids import ANONYMOUS, PUBLIC, ROLE_NAMES, SYSTEM
 from opencortex.keys import MasterKey
@@ -34,6 +43,7 @@ class RequestCredentials:
     path: str  # after /{org}/v2, e.g. /accounts/me
     headers: Mapping[str, str]  # lower-case names
     cookies: Mapping[str, str]
+    query: str = ""  # the raw query string, as sent (signed content covers it)
 
 
 def authenticate(
@@ -62,11 +72,13 @@ def authenticate(
         raise faults.app_disabled()
 
     if token is not None:
+        _refuse_unsigned_content(headers)
         return _token_caller(connection, master_key, org, app, token)
-    if headers.get("medable-client-signature"):
+    if headers.get(SIGNATURE_HEADER):
         return _signed_caller(connection, settings, master_key, org, app, request)
+    _refuse_unsigned_content(headers)
     if not app["sessions"]:
-        raise faults.invalid_signature("This app only accepts signed requests.")
+        raise faults.invalid_signature("This app only accepts signed requests.", path=SIGNATURE_HEADER)
     cookie = request.cookies.get(SESSION_COOKIE)
     if cookie:
         caller = resume_session(
@@ -110,18 +122,43 @@ def _signed_caller(
     request: RequestCredentials,
 ) -> Caller:
     headers = request.headers
+    secret = app_secret(master_key, app)
     verify_signed_request(
         connection,
         app_id=app["id"],
         key=app["key"],
-        secret=app_secret(master_key, app),
+        secret=secret,
         path=request.path,
         method=request.method,
-        signature=headers.get("medable-client-signature", ""),
-        timestamp=headers.get("medable-client-timestamp", ""),
-        nonce=headers.get("medable-client-nonce", ""),
+        signature=headers.get(SIGNATURE_HEADER, ""),
+        timestamp=headers.get(TIMESTAMP_HEADER, ""),
+        nonce=headers.get(NONCE_HEADER, ""),
         window_seconds=settings.signature_window_seconds,
     )
+    assert secret is not None  # verify_signed_request refuses apps without one
+    content_sha256 = None
+    if headers.get(CONTENT_SHA256_HEADER) or headers.get(CONTENT_SIGNATURE_HEADER):
+        content_sha256 = verify_signed_content(
+            key=app["key"],
+            secret=secret,
+            path=request.path,
+            query=request.query,
+            method=request.method,
+            timestamp=headers[TIMESTAMP_HEADER],
+            nonce=headers[NONCE_HEADER],
+            body_sha256=headers.get(CONTENT_SHA256_HEADER, ""),
+            content_signature=headers.get(CONTENT_SIGNATURE_HEADER, ""),
+        )
+    elif app["sign_content"]:
+        raise content_required(CONTENT_SIGNATURE_HEADER)
+    caller = _signed_principal(connection, org, app, headers)
+    caller.content_sha256 = content_sha256
+    return caller
+
+
+def _signed_principal(
+    connection: Connection, org: dict[str, Any], app: dict[str, Any], headers: Mapping[str, str]
+) -> Caller:
     # The account named in Medable-Client-Account counts only for apps that allow override;
     # otherwise the app's own principal (anonymous by default) is used, as in Cortex.
     named = headers.get("medable-client-account") if app["principal_override"] else None
@@ -136,3 +173,14 @@ def _signed_caller(
     if account["locked"]:
         raise faults.account_locked()
     return Caller(org=org, app=app, principal=Principal.from_account(account), method="signature")
+
+
+def _refuse_unsigned_content(headers: Mapping[str, str]) -> None:
+    """The signed-content headers mean something only next to a request signature."""
+    for header in (CONTENT_SIGNATURE_HEADER, CONTENT_SHA256_HEADER):
+        if headers.get(header):
+            raise faults.invalid_signature(
+                "OpenCortex-Content-SHA256 and OpenCortex-Content-Signature extend a signed request; this "
+                "request has no Medable-Client-Signature.",
+                path=header,
+            )

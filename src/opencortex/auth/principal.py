@@ -53,3 +53,5 @@ class Caller:
     method: AuthMethod = "anonymous"
     session_id_hash: str | None = None
     csrf_token: str | None = field(default=None, repr=False)  # echoed in the response header
+    # A signed request's verified OpenCortex-Content-SHA256: the body read must hash to it.
+    content_sha256: str | None = None

@@ -1,4 +1,5 @@
-"""What every command shares: settings from flags and environment, and the runtime they open."""
+"""What every command shares: settings from flags and environment, the runtime they open, and
+how a fault becomes an error message."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ class CommandContext:
 
     @property
     def runtime(self) -> Runtime:
+        """Opened on first use, so ``--help`` and argument errors never touch the database."""
         if self._runtime is None:
             self._runtime = Runtime.open(self.settings)
         return self._runtime
@@ -32,13 +34,32 @@ class CommandContext:
         with self.runtime.database.connect() as connection:
             org = find_org(connection, code)
         if org is None:
-            raise click.ClickException(f"No org with code {code!r}.")
+            raise faults.org_not_found(f"No org with code {code!r}.", path="org")
         return org
 
 
 pass_context = click.make_pass_decorator(CommandContext)
 
 
+class FaultError(click.ClickException):
+    """A fault raised by a command: one line on standard error (reason, then path), exit status 1.
+
+    The root group raises it for every fault (``LazyGroup.invoke``); commands do not catch faults.
+    """
+
+    exit_code = 1
+
+    def __init__(self, fault: faults.Fault) -> None:
+        self.fault = fault
+        parts = [_describe(fault)] + [_describe(child) for child in fault.faults]
+        super().__init__("; ".join(parts))
+
+
+def _describe(fault: faults.Fault) -> str:
+    detail = f" ({fault.path})" if fault.path else ""
+    return f"{fault.reason or fault.message}{detail}"
+
+
 def fault_to_click(error: faults.Fault) -> click.ClickException:
-    detail = f" ({error.path})" if error.path else ""
-    return click.ClickException(f"{error.reason or error.message}{detail}")
+    """Kept for commands that still catch faults themselves; the root group does it for all."""
+    return FaultError(error)

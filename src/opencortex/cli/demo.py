@@ -16,14 +16,13 @@ import click
 
 from opencortex.attachments.demo_images import attach_demo_images
 from opencortex.cli.context import CommandContext, pass_context
-from opencortex.cli.output import emit
+from opencortex.cli.output import emit, json_option
 from opencortex.demo.load import DEMO_PATIENTS, ensure_study
-from opencortex.model.accounts import create_account, find_account_by_email
+from opencortex.model.accounts import create_account, find_account_by_email, set_account_password
 from opencortex.model.apps import app_secret, create_app, list_apps, random_alphanumeric, set_app_enabled
 from opencortex.model.orgs import create_org, find_org
-from opencortex.model.passwords import hash_password, verify_password
+from opencortex.model.passwords import verify_password
 from opencortex.runtime import Runtime
-from opencortex.store.tables import accounts
 
 DEMO_ORG = "demo"
 DEMO_EMAIL = "admin@demo.opencortex.local"
@@ -31,7 +30,7 @@ DEMO_APP = "Demo"
 
 
 @click.command("demo")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@json_option()
 @pass_context
 def demo_command(context: CommandContext, as_json: bool) -> None:
     """Create (or find) the demo org and print working credentials."""
@@ -74,9 +73,7 @@ def ensure_demo(runtime: Runtime) -> dict[str, Any]:
                            first_name="Demo", last_name="Administrator")
         elif not password or not verify_password(account["password_hash"], password):
             password = random_alphanumeric(20)
-            connection.execute(
-                accounts.update().where(accounts.c.id == account["id"]).values(password_hash=hash_password(password))
-            )
+            set_account_password(connection, org["id"], account["id"], password)
         app = next((row for row in list_apps(connection, org["id"]) if row["name"] == DEMO_APP), None)
         if app is None:
             # One app for every mode: password sessions (with CSRF), signed requests, tokens.

@@ -1,9 +1,13 @@
-"""``opencortex export``: create, list, show, cancel and download exports; verify archives."""
+"""``opencortex export``: create, list, show, cancel and download exports; verify archives.
+
+Each command calls one export operation (``exports.operations``), as the API routes do.
+"""
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TextIO
 
 import click
 import orjson
@@ -11,13 +15,15 @@ import orjson
 from opencortex import faults
 from opencortex.cli.context import CommandContext, fault_to_click, pass_context
 from opencortex.cli.output import emit
-from opencortex.exports import service
-from opencortex.exports.jobs import READY, export_json
+from opencortex.exports import operations
+from opencortex.exports.jobs import export_json
 from opencortex.exports.verify import verify_archive
 from opencortex.ids import ROLE_ADMINISTRATOR
 from opencortex.model.accounts import find_account_by_email
 
 JSON_OPTION = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+VIA = "cli"
+"""How a download through the command line is recorded in the audit trail."""
 
 
 @click.group("export")
@@ -39,20 +45,18 @@ def _administrator(context: CommandContext, org_id: str, email: str) -> str:
 @click.argument("body", type=click.File("r"), default="-")
 @JSON_OPTION
 @pass_context
-def export_create(context: CommandContext, org_code: str, email: str, body: click.utils.LazyFile,
-                  as_json: bool) -> None:
+def export_create(context: CommandContext, org_code: str, email: str, body: TextIO, as_json: bool) -> None:
     """Queue an export; BODY is the JSON of POST /exports (a file, or - for standard input)."""
     org = context.org(org_code)
     creator = _administrator(context, org["id"], email)
     try:
         request = orjson.loads(body.read())
-        with context.runtime.database.begin() as connection:
-            row = service.create(connection, context.runtime, org, creator, request)
+        job = operations.create(context.runtime, org, creator, request)
     except orjson.JSONDecodeError as error:
         raise click.ClickException(f"The body is not JSON: {error}") from None
     except faults.Fault as error:
         raise fault_to_click(error) from None
-    emit(as_json, export_json(row), [f"Queued export {row['id']} ({row['params']['objects']})."])
+    emit(as_json, export_json(job), [f"Queued export {job.id} ({job.parameters.objects})."])
 
 
 @export_group.command("list")
@@ -61,10 +65,9 @@ def export_create(context: CommandContext, org_code: str, email: str, body: clic
 @pass_context
 def export_list(context: CommandContext, org_code: str, as_json: bool) -> None:
     org = context.org(org_code)
-    with context.runtime.database.connect() as connection:
-        rows, _more = service.list_exports(connection, org["id"], limit=1000)
-    emit(as_json, [export_json(row) for row in rows],
-         [f"{row['id']}  {row['state']:<8} {row['params']['objects']:<20} {row['label']}" for row in rows])
+    jobs, more = operations.list_exports(context.runtime, org["id"], limit=1000)
+    emit(as_json, {"object": "list", "data": [export_json(job) for job in jobs], "hasMore": more},
+         [f"{job.id}  {job.state:<8} {job.parameters.objects:<20} {job.label}" for job in jobs])
 
 
 @export_group.command("show")
@@ -75,11 +78,10 @@ def export_list(context: CommandContext, org_code: str, as_json: bool) -> None:
 def export_show(context: CommandContext, org_code: str, export_id: str, as_json: bool) -> None:
     org = context.org(org_code)
     try:
-        with context.runtime.database.connect() as connection:
-            row = service.get_export(connection, org["id"], export_id)
+        job = operations.get(context.runtime, org["id"], export_id)
     except faults.Fault as error:
         raise fault_to_click(error) from None
-    shown = export_json(row, include_events=True)
+    shown = export_json(job, include_events=True)
     emit(as_json, shown, [orjson.dumps(shown, option=orjson.OPT_INDENT_2).decode()])
 
 
@@ -91,34 +93,35 @@ def export_show(context: CommandContext, org_code: str, export_id: str, as_json:
 def export_cancel(context: CommandContext, org_code: str, export_id: str, as_json: bool) -> None:
     org = context.org(org_code)
     try:
-        with context.runtime.database.begin() as connection:
-            row = service.request_cancel(connection, org["id"], export_id)
+        job = operations.cancel(context.runtime, org["id"], export_id, principal=None)
     except faults.Fault as error:
         raise fault_to_click(error) from None
-    emit(as_json, export_json(row), [f"Export {export_id}: {row['state']} (cancel requested)."])
+    emit(as_json, export_json(job), [f"Export {export_id}: {job.state} (cancel requested)."])
 
 
 @export_group.command("download")
 @click.option("--org", "org_code", required=True)
 @click.argument("export_id")
 @click.option("--output", "-o", type=click.Path(path_type=Path), required=True)
+@JSON_OPTION
 @pass_context
-def export_download(context: CommandContext, org_code: str, export_id: str, output: Path) -> None:
+def export_download(context: CommandContext, org_code: str, export_id: str, output: Path, as_json: bool) -> None:
     """Write the decrypted archive of a ready export to a file."""
     org = context.org(org_code)
     runtime = context.runtime
     try:
-        with runtime.database.connect() as connection:
-            row = service.get_export(connection, org["id"], export_id)
-        if row["state"] != READY:
-            raise click.ClickException(f"Export {export_id} is {row['state']}, not ready.")
-        store = runtime.file_store
-        with output.open("wb") as handle, store.open_reader(service.archive_key(row["id"], row["attempts"])) as reader:
+        archive = operations.download_archive(runtime, org["id"], export_id,
+                                              path=f"/exports/{export_id}/dataFile/content", principal=None, via=VIA)
+        with output.open("wb") as handle, runtime.file_store.open_reader(archive.key) as reader:
             for chunk in reader:
                 handle.write(chunk)
     except faults.Fault as error:
         raise fault_to_click(error) from None
-    click.echo(f"Wrote {output} ({output.stat().st_size} bytes).", err=True)
+    size = output.stat().st_size
+    if as_json:
+        emit(True, {"exportId": export_id, "path": str(output.resolve()), "size": size}, [])
+    else:
+        click.echo(f"Wrote {output} ({size} bytes).", err=True)
 
 
 @export_group.command("verify")

@@ -9,10 +9,9 @@ from typing import BinaryIO
 
 import click
 
-from opencortex import faults
 from opencortex.acl.viewer import Viewer, as_principal
-from opencortex.cli.context import CommandContext, fault_to_click, pass_context
-from opencortex.cli.output import emit
+from opencortex.cli.context import CommandContext, pass_context
+from opencortex.cli.output import emit, json_option
 from opencortex.instances.bulk import BATCH_SIZE, MAX_PROBLEMS, ImportReport, import_ndjson
 
 AUTO_JOBS_BYTES = 8 * 1024 * 1024  # below this, starting worker processes costs more than it saves
@@ -41,7 +40,7 @@ def auto_jobs() -> int:
 @click.option("--jobs", type=click.IntRange(0, 64), help="Processes validating lines beside the one writing them; "
                                                        "0 validates in-process [default: one per CPU but one, at "
                                                        "most 4, for files over 8 MB, else 0].")
-@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@json_option("Print the summary as JSON.")
 @click.argument("file", type=click.Path(dir_okay=False, allow_dash=True, path_type=Path))
 @pass_context
 def import_command(context: CommandContext, org_code: str, object_name: str, email: str | None, keep_ids: bool,
@@ -72,8 +71,6 @@ def import_command(context: CommandContext, org_code: str, object_name: str, ema
                               max_problems, jobs)
     except OSError as error:
         raise click.ClickException(f"Cannot read {file}: {error.strerror or error}") from None
-    except faults.Fault as error:
-        raise fault_to_click(error) from None
     rate = report.imported / report.seconds if report.seconds and report.imported else 0
     if report.committed:
         lines = [f"Imported {report.imported} {report.object} instances in {report.seconds:.1f} s "

@@ -1,25 +1,33 @@
-"""``opencortex worker``: export workers without the API, for scale-out."""
+"""``opencortex worker``: export workers without the API, for scale-out. Imports no web code."""
 
 from __future__ import annotations
 
+import os
 import signal
 
 import click
 
 from opencortex.cli.context import CommandContext, pass_context
+from opencortex.cli.output import banner, json_option
+from opencortex.cli.worker_options import apply_worker_options, worker_json, worker_options
 from opencortex.exports.worker import ExportWorker
 
 
 @click.command("worker")
-@click.option("--concurrency", type=click.IntRange(1, 64), default=2, show_default=True,
-              help="Exports this process runs at once (different orgs).")
-@click.option("--lease-seconds", type=click.IntRange(5, 3600), default=30, show_default=True)
+@worker_options
+@json_option("On start, print one JSON line: worker id, pid, settings.")
 @pass_context
-def worker_command(context: CommandContext, concurrency: int, lease_seconds: int) -> None:
+def worker_command(context: CommandContext, concurrency: int | None, lease_seconds: int | None,
+                   as_json: bool) -> None:
     """Run export workers until interrupted."""
-    worker = ExportWorker(context.runtime, concurrency=concurrency, lease_seconds=lease_seconds)
+    settings = apply_worker_options(context.settings, concurrency, lease_seconds)
+    context.settings = settings
+    worker = ExportWorker(context.runtime, concurrency=settings.export_concurrency,
+                          lease_seconds=settings.export_lease_seconds)
     signal.signal(signal.SIGTERM, lambda *_: worker.stopping.set())
-    click.echo(f"Export worker {worker.worker_id}: {concurrency} at a time.", err=True)
+    banner(as_json, {"object": "worker", "workerId": worker.worker_id, "pid": os.getpid()} | worker_json(settings),
+           f"Export worker {worker.worker_id}: {settings.export_concurrency} at a time, "
+           f"{settings.export_lease_seconds} s lease.")
     try:
         worker.run_forever()
     except KeyboardInterrupt:

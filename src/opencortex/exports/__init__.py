@@ -1,1 +1,3 @@
-"""Exports: the pure, streaming parts of the pipeline (formats, zip archive, manifest, verification)."""
+"""Exports: the typed job (``jobs``), its operations (``operations``), the queue (``queue``), the
+worker and the reaper, the run in phases (``pipeline``), the format registry (``formats``), and the
+streaming parts: zip archive, manifest, verification."""

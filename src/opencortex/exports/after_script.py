@@ -20,8 +20,8 @@ from sqlalchemy import Connection
 
 from opencortex import faults
 from opencortex.clock import utcnow
-from opencortex.exports.jobs import export_json
-from opencortex.exports.queue import event, get_export
+from opencortex.exports.jobs import ExportJob, export_json, new_event
+from opencortex.exports.queue import get_export
 from opencortex.ids import ANONYMOUS
 from opencortex.logs import LogEntry, write_logs
 from opencortex.logs.records import ERROR, EXPORT, INFO
@@ -45,7 +45,7 @@ SCRIPT_FAULTS = {
 }
 
 
-def run_after_script(runtime: Runtime, job_row: dict[str, Any], outcome_fault: dict[str, Any] | None
+def run_after_script(runtime: Runtime, job: ExportJob, outcome_fault: dict[str, Any] | None
                      ) -> list[dict[str, Any]]:
     """Run the export's afterScript, if it has one, and log what it did; returns the events to add.
 
@@ -53,23 +53,23 @@ def run_after_script(runtime: Runtime, job_row: dict[str, Any], outcome_fault: d
     never raises because of the script, and returns ``[]`` when there is no script to run or the
     export was deleted in the meantime.
     """
-    source = str(job_row["params"].get("afterScript") or "").strip()
+    source = job.parameters.after_script.strip()
     if not source:
         return []
-    org_id, export_id = job_row["org_id"], job_row["id"]
+    org_id, export_id = job.org_id, job.id
     try:
         with runtime.database.connect() as connection:
-            row = get_export(connection, org_id, export_id)  # as the outcome left it
-            principal = script_principal(connection, org_id, job_row)
+            recorded = get_export(connection, org_id, export_id)  # as the outcome left it
+            principal = script_principal(connection, job)
     except faults.Fault:
         log.info("export %s was deleted before its afterScript ran", export_id)
         return []
     began = utcnow()
-    run = _run(source, {"err": outcome_fault, "export": export_json(row)}, principal,
+    run = _run(source, {"err": outcome_fault, "export": export_json(recorded)}, principal,
                ScriptLimits(timeout_s=runtime.settings.script_timeout_seconds))
     ended = utcnow()
     err = script_fault(run.error) if run.error is not None else None
-    context = {"src": EXPORT, "src_id": export_id, "pid": principal["_id"], "oid": job_row["creator"]}
+    context = {"src": EXPORT, "src_id": export_id, "pid": principal["_id"], "oid": job.creator}
     entries = [_logged(record, context) for record in run.logs]
     summary = {"message": "afterScript " + ("failed." if err else "ran."), "durationMs": run.duration_ms,
                "logs": len(run.logs)}
@@ -83,28 +83,22 @@ def run_after_script(runtime: Runtime, job_row: dict[str, Any], outcome_fault: d
         log.exception("export %s: could not write the afterScript's logs", export_id)
     if err:
         log.info("export %s: afterScript failed: %s", export_id, err["errCode"])
-    return [event("afterScript.started", None, began), event("afterScript.completed", {"err": err}, ended)]
+    return [new_event("afterScript.started", None, began), new_event("afterScript.completed", {"err": err}, ended)]
 
 
-def log_export_failure(connection: Connection, org_id: str, export_id: str, fault_json: dict[str, Any],
-                       principal: str | None) -> None:
+def log_export_failure(connection: Connection, job: ExportJob, fault_json: dict[str, Any]) -> None:
     """Log an export's failure (or cancellation): ``src`` 6, ``lvl`` 0, the fault in ``err``."""
     status = fault_json.get("status")
-    write_logs(connection, org_id, [LogEntry(
+    write_logs(connection, job.org_id, [LogEntry(
         src=EXPORT, lvl=ERROR, err=fault_json, sts=status if isinstance(status, int) else None,
-        src_id=export_id, pid=principal, dat={"message": "The export failed."},
+        src_id=job.id, pid=job.reads_as, dat={"message": "The export failed."},
     )])
 
 
-def export_principal(job_row: dict[str, Any]) -> str:
-    """Whom the export reads (and its afterScript runs) as: its ``principal``, else its creator."""
-    return str(job_row["params"].get("principal") or job_row["creator"])
-
-
-def script_principal(connection: Connection, org_id: str, job_row: dict[str, Any]) -> dict[str, Any]:
+def script_principal(connection: Connection, job: ExportJob) -> dict[str, Any]:
     """``script.principal``: ``{_id, email, name, roles}`` of the account, or just ``{_id, roles}``."""
-    account_id = export_principal(job_row)
-    account = None if account_id == ANONYMOUS else find_account(connection, org_id, account_id)
+    account_id = job.reads_as
+    account = None if account_id == ANONYMOUS else find_account(connection, job.org_id, account_id)
     if account is None:  # anonymous, or an account deleted since the export was created
         return {"_id": account_id, "roles": []}
     return {"_id": account["id"], "email": account["email"],

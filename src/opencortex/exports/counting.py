@@ -1,7 +1,8 @@
 """Count the records of a data entry as its bytes stream past, without holding the entry.
 
 Each counter is fed chunks in order (``feed``) and then asked for the ``result()``, which raises
-``RecordCountError`` when the bytes are not the format they claim to be.
+``RecordCountError`` when the bytes are not the format they claim to be. Each format's entry
+names its counter (``formats.registry.counter_for``).
 """
 
 from __future__ import annotations
@@ -198,12 +199,3 @@ class CsvCounter:
             raise RecordCountError("the CSV data entry ends inside a quoted cell")
         return max(self.rows - 1, 0)  # the first row is the header
 
-
-def counter_for(media_type: str) -> NdjsonCounter | JsonArrayCounter | CsvCounter:
-    if media_type == "application/x-ndjson":
-        return NdjsonCounter()
-    if media_type == "application/json":
-        return JsonArrayCounter()
-    if media_type == "text/csv":
-        return CsvCounter()
-    raise ValueError(f"no record counter for {media_type!r}")

@@ -1,122 +1,241 @@
-"""The export record: validating a create request, and showing an export as Cortex does.
+"""The export job as values: ``ExportJob`` (the record), ``ExportParameters`` (what to export),
+``ExportState``, and the JSON edges between them and the outside.
 
-Only the record exists: its ``state`` is the job's state. ``params`` holds what to export, as
-validated at create time, so a worker never meets a request it cannot run.
+Values cross layers, not rows: the queue turns each row it reads into an ``ExportJob``
+(``ExportJob.from_row``) and everything else reads attributes. The record is the job: its
+``state`` is the job's state, and its ``params`` column holds what to export, as validated at
+create time (``exports.validation``), so a worker never meets a request it cannot run. That
+column keeps one JSON shape (``ExportParameters.to_json``/``from_json``), the one it always had.
+``export_json`` is the export as the API shows it.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from datetime import timedelta
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection
 
-from opencortex import faults
-from opencortex.acl.viewer import Viewer, as_principal
-from opencortex.clock import iso
-from opencortex.exports.formats import CSV, JSON, NDJSON
-from opencortex.ids import ANONYMOUS, is_object_id
-from opencortex.instances.selection import parse_selection
-from opencortex.instances.serialise import DocumentPlan
-from opencortex.instances.service import Instances
-from opencortex.model.definitions import ObjectDefinition
-from opencortex.model.objects import find_object
-from opencortex.query.parse import parse_where
+from opencortex.acl.levels import Access
+from opencortex.clock import as_utc, iso, utcnow
+from opencortex.exports.formats import ExportFormat, format_for
+from opencortex.exports.formats.csv_writer import CsvOptions
+from opencortex.ids import new_object_id
 
-FORMATS = (NDJSON, JSON, CSV)
-FORBIDDEN_OBJECTS = frozenset({
-    "account", "accounts", "org", "orgs", "object", "objects", "script", "scripts", "view", "views",
-    "export", "exports", "deployment", "deployments",
-})
-MAX_WHERE = 1024
-MAX_AFTER_SCRIPT = 50 * 1024
-MAX_LIST = 100
-DEFAULT_TTL_DAYS = 7
+STORAGE_ID = "medable"
+"""The only storage an export can be written to: this server's own file store."""
+EXPORT_ACCESS = Access.DELETE
+"""The access an administrator (the only one who sees exports) has to one, as the API shows it."""
 _PREFIX = re.compile(r"^([0-9a-f]{24})[./]([A-Za-z0-9_]+)$")
 
-PENDING, RUNNING, READY, ERROR = "pending", "running", "ready", "error"
+
+class ExportState(StrEnum):
+    """``pending -> running -> ready | error``; see the diagram in ``docs/exports.md``."""
+
+    PENDING = "pending"
+    RUNNING = "running"
+    READY = "ready"
+    ERROR = "error"
+
+    @property
+    def ended(self) -> bool:
+        """Whether the export has its outcome (it never runs again)."""
+        return self in (ExportState.READY, ExportState.ERROR)
 
 
 @dataclass(frozen=True)
-class ExportRequest:
+class ExportPrefix:
+    """``prefix``: the list property of one instance, exported instead of the whole object."""
+
+    instance_id: str
+    list_property: str
+
+    @classmethod
+    def parse(cls, text: object) -> ExportPrefix | None:
+        """``<_id>.<listProperty>`` (or with ``/``); None when ``text`` is not of that form."""
+        match = _PREFIX.match(text) if isinstance(text, str) else None
+        return None if match is None else cls(match.group(1), match.group(2))
+
+    def __str__(self) -> str:
+        return f"{self.instance_id}.{self.list_property}"
+
+
+@dataclass(frozen=True)
+class ExportWhere:
+    """``where``: the JSON text as given (shown, and kept in the manifest) and the document it
+    decodes to, decoded once (``None`` for a blank text: no condition)."""
+
+    text: str
+    document: dict[str, Any] | None = field(compare=False)
+
+    @classmethod
+    def from_text(cls, text: str) -> ExportWhere:
+        """A stored ``where`` (validated when the export was created)."""
+        document = orjson.loads(text) if text.strip() else None
+        if document is not None and not isinstance(document, dict):
+            raise ValueError(f"an export's where is a JSON object, not {text!r}")
+        return cls(text, document)
+
+
+@dataclass(frozen=True)
+class ExportParameters:
+    """What to export: the export's creatable properties, validated."""
+
+    objects: str
+    """The object's plural name (Cortex's ``objects``; the manifest's ``object``)."""
+    object: str
+    """The object's name: what the worker reads."""
+    format: ExportFormat
+    paths: Sequence[str] = ()
+    include: Sequence[str] = ()
+    expand: Sequence[str] = ()
+    where: ExportWhere | None = None
+    principal: str | None = None
+    """The account (``_id``) the export reads as; None: every instance, in full."""
+    prefix: ExportPrefix | None = None
+    export_files: bool = False
+    zip_files: bool = False
+    after_script: str = ""
+    storage_id: str = STORAGE_ID
+    csv: CsvOptions | None = None
+    """Only for a format with ``csv`` options (``text/csv``)."""
+
+    def to_json(self) -> dict[str, Any]:
+        """The ``params`` column, and the API's properties of the same names."""
+        return {
+            "objects": self.objects,
+            "object": self.object,
+            "format": self.format.media_type,
+            "paths": list(self.paths),
+            "include": list(self.include),
+            "expand": list(self.expand),
+            "where": self.where.text if self.where is not None else None,
+            "principal": self.principal,
+            "prefix": str(self.prefix) if self.prefix is not None else None,
+            "exportFiles": self.export_files,
+            "zipFiles": self.zip_files,
+            "afterScript": self.after_script,
+            "storageId": self.storage_id,
+            # Every export shows ``csv``; without CSV options, the defaults (all off).
+            "csv": (self.csv or CsvOptions()).to_json(),
+        }
+
+    @classmethod
+    def from_json(cls, params: Mapping[str, Any]) -> ExportParameters:
+        """The ``params`` column (written by ``to_json``, so already validated)."""
+        export_format = format_for(params["format"])
+        csv = None
+        if export_format.options_key is not None and export_format.read_options is not None:
+            csv = export_format.read_options(params.get(export_format.options_key))
+        prefix = None
+        if params["prefix"] is not None:
+            prefix = ExportPrefix.parse(params["prefix"])
+            if prefix is None:
+                raise ValueError(f"an export's prefix is <_id>.<listProperty>, not {params['prefix']!r}")
+        return cls(
+            objects=params["objects"],
+            object=params["object"],
+            format=export_format,
+            paths=tuple(params["paths"]),
+            include=tuple(params["include"]),
+            expand=tuple(params["expand"]),
+            where=ExportWhere.from_text(params["where"]) if params["where"] is not None else None,
+            principal=params["principal"],
+            prefix=prefix,
+            export_files=bool(params["exportFiles"]),
+            zip_files=bool(params["zipFiles"]),
+            after_script=params["afterScript"] or "",
+            storage_id=params["storageId"],
+            csv=csv,
+        )
+
+
+@dataclass(frozen=True)
+class ExportJob:
+    """An export record, as read from the database. JSON columns stay JSON documents
+    (``stats``, ``progress``, ``events``, ``fault``, ``data_file``, ``files``): they are shown
+    as they are."""
+
+    id: str
+    org_id: str
+    state: ExportState
     label: str
     description: str | None
-    params: dict[str, Any]
+    parameters: ExportParameters
+    creator: str
+    owner: str
+    created: datetime
+    updated: datetime | None
+    started: datetime | None
+    completed: datetime | None
+    expires_at: datetime | None
+    stats: dict[str, Any]
+    progress: dict[str, Any] | None
+    events: list[dict[str, Any]]
+    fault: dict[str, Any] | None
+    data_file: dict[str, Any] | None
+    """The archive's facet, once ready."""
+    files: list[dict[str, Any]] | None
+    """Facets of the files stored beside the archive (``exportFiles`` without ``zipFiles``)."""
+    sha256: str | None
+    lease_owner: str | None
+    lease_expires: datetime | None
+    cancel_requested: bool
+    attempts: int
+    """Runs started so far; the running attempt's output lives under its own folder."""
+    sequence: int
+
+    @classmethod
+    def from_row(cls, row: Mapping[Any, Any], parameters: ExportParameters | None = None) -> ExportJob:
+        """A row of the ``exports`` table; ``parameters`` when the caller has them parsed already
+        (it just wrote the row)."""
+        return cls(
+            id=row["id"],
+            org_id=row["org_id"],
+            state=ExportState(row["state"]),
+            label=row["label"],
+            description=row["description"],
+            parameters=parameters or ExportParameters.from_json(row["params"]),
+            creator=row["creator"],
+            owner=row["owner"],
+            created=as_utc(row["created"]),
+            updated=_utc(row["updated"]),
+            started=_utc(row["started"]),
+            completed=_utc(row["completed"]),
+            expires_at=_utc(row["expires_at"]),
+            stats=row["stats"],
+            progress=row["progress"],
+            events=list(row["events"]),
+            fault=row["fault"],
+            data_file=row["data_file"],
+            files=row["files"],
+            sha256=row["sha256"],
+            lease_owner=row["lease_owner"],
+            lease_expires=_utc(row["lease_expires"]),
+            cancel_requested=bool(row["cancel_requested"]),
+            attempts=int(row["attempts"]),
+            sequence=int(row["sequence"]),
+        )
+
+    @property
+    def reads_as(self) -> str:
+        """Whom the export reads (and its afterScript runs) as: its ``principal``, else its creator."""
+        return self.parameters.principal or self.creator
 
 
-def validate_export_request(connection: Connection, dialect: str, org_id: str, body: Any) -> ExportRequest:
-    """Check a ``POST /exports`` body; every fault names its path."""
-    if not isinstance(body, dict):
-        raise faults.invalid_argument("A JSON object is expected.", path="body")
-    known = {"label", "description", "objects", "format", "paths", "include", "expand", "where", "principal",
-             "prefix", "exportFiles", "zipFiles", "afterScript", "storageId", "csv"}
-    for key in body:
-        if key not in known:
-            raise faults.invalid_argument(f"{key!r} is not an export property.", path=key)
-    label = body.get("label")
-    if not isinstance(label, str) or not 1 <= len(label.strip()) <= 100:
-        raise faults.invalid_argument("label is 1-100 characters.", path="label")
-    description = body.get("description")
-    if description is not None and (not isinstance(description, str) or len(description) > 255):
-        raise faults.invalid_argument("description is at most 255 characters.", path="description")
-    definition = _export_object(connection, org_id, body.get("objects"))
-    media_type = body.get("format", NDJSON)
-    if media_type not in FORMATS:
-        raise faults.invalid_argument("format is one of " + ", ".join(FORMATS) + ".", path="format")
-    lists = {name: _string_list(body.get(name), name) for name in ("paths", "include", "expand")}
-    principal = _principal(connection, org_id, body.get("principal"))
-    viewer = Viewer.system(org_id) if principal is None else as_principal(connection, org_id, principal)
-    # Build the same plan the worker will use, so bad paths fail now with the read API's faults.
-    selection = parse_selection(lists["paths"] or None, lists["include"], lists["expand"])
-    DocumentPlan.build(definition, viewer, selection)
-    where = body.get("where")
-    if where is not None:
-        if isinstance(where, dict):
-            where = orjson.dumps(where).decode()
-        if not isinstance(where, str) or len(where) > MAX_WHERE:
-            raise faults.invalid_argument(f"where is a JSON string of at most {MAX_WHERE} characters.", path="where")
-        parse_where(where, Instances(connection, dialect, org_id, definition, viewer).query_schema())
-    prefix = _prefix(connection, dialect, org_id, definition, viewer, body.get("prefix"), principal)
-    after_script = body.get("afterScript", "") or ""
-    if not isinstance(after_script, str):
-        raise faults.invalid_argument("afterScript is a string.", path="afterScript")
-    if len(after_script.encode()) > MAX_AFTER_SCRIPT:
-        raise faults.max_script_length(f"afterScript is limited to {MAX_AFTER_SCRIPT} bytes.", path="afterScript")
-    storage = body.get("storageId", "medable")
-    if storage != "medable":
-        raise faults.invalid_argument("Only the built-in storage (medable) is available.", path="storageId")
-    flags = {name: _boolean(body.get(name, False), name) for name in ("exportFiles", "zipFiles")}
-    return ExportRequest(
-        label=label.strip(),
-        description=description,
-        params={
-            "objects": definition.plural_name,
-            "object": definition.name,
-            "format": media_type,
-            **lists,
-            "where": where,
-            "principal": principal,
-            "prefix": prefix,
-            **flags,
-            "afterScript": after_script.strip(),
-            "storageId": "medable",
-            "csv": _csv_options(body.get("csv"), media_type),
-        },
-    )
-
-
-def export_json(row: dict[str, Any], *, include_events: bool = False) -> dict[str, Any]:
-    """The export as the API shows it: Cortex's properties plus ``progress`` and ``sha256``."""
-    params = row["params"]
+def export_json(job: ExportJob, *, include_events: bool = False) -> dict[str, Any]:
+    """The export as the API shows it: Cortex's properties plus ``progress``, ``sha256`` and ``csv``."""
+    params = job.parameters.to_json()
     document: dict[str, Any] = {
-        "_id": row["id"],
+        "_id": job.id,
         "object": "export",
-        "label": row["label"],
-        "description": row["description"],
-        "state": row["state"],
+        "label": job.label,
+        "description": job.description,
+        "state": job.state.value,
         "format": params["format"],
         "objects": params["objects"],
         "paths": params["paths"],
@@ -130,97 +249,41 @@ def export_json(row: dict[str, Any], *, include_events: bool = False) -> dict[st
         "afterScript": params["afterScript"],
         "storageId": params["storageId"],
         "csv": params["csv"],
-        "stats": row["stats"],
-        "progress": row["progress"],
-        "expiresAt": iso(row["expires_at"]),
-        "created": iso(row["created"]),
-        "creator": {"_id": row["creator"], "object": "account"},
-        "owner": {"_id": row["owner"], "object": "account"},
-        "updated": iso(row["updated"]),
-        "access": 7,
+        "stats": job.stats,
+        "progress": job.progress,
+        "expiresAt": iso(job.expires_at),
+        "created": iso(job.created),
+        "creator": {"_id": job.creator, "object": "account"},
+        "owner": {"_id": job.owner, "object": "account"},
+        "updated": iso(job.updated),
+        "access": int(EXPORT_ACCESS),
     }
-    for key, column in (("started", "started"), ("completed", "completed")):
-        if row[column] is not None:
-            document[key] = iso(row[column])
-    if row["fault"] is not None:
-        document["fault"] = row["fault"]
-    if row["data_file"] is not None:
-        document["dataFile"] = row["data_file"]
-    if row["sha256"]:
-        document["sha256"] = row["sha256"]
-    if row["files"]:
-        document["files"] = [{key: value for key, value in facet.items() if key != "key"} for facet in row["files"]]
+    if job.started is not None:
+        document["started"] = iso(job.started)
+    if job.completed is not None:
+        document["completed"] = iso(job.completed)
+    if job.fault is not None:
+        document["fault"] = job.fault
+    if job.data_file is not None:
+        document["dataFile"] = job.data_file
+    if job.sha256:
+        document["sha256"] = job.sha256
+    if job.files:
+        document["files"] = [shown_file(facet) for facet in job.files]
     if include_events:
-        document["events"] = row["events"]
+        document["events"] = job.events
     return document
 
 
-def expiry_after(days: int) -> timedelta | None:
-    return timedelta(days=days) if days > 0 else None
+def shown_file(facet: Mapping[str, Any]) -> dict[str, Any]:
+    """A stored file's facet as the API shows it: without its store key."""
+    return {key: value for key, value in facet.items() if key != "key"}
 
 
-def _export_object(connection: Connection, org_id: str, name: Any) -> ObjectDefinition:
-    if not isinstance(name, str) or not name:
-        raise faults.required("objects names the object to export.", path="objects")
-    if name in FORBIDDEN_OBJECTS:
-        raise faults.invalid_argument(f"{name} is not available for export.", path="objects")
-    definition = find_object(connection, org_id, name)
-    if definition is None:
-        raise faults.object_not_found(f"No object named {name!r}.", path="objects")
-    return definition
+def new_event(name: str, data: Mapping[str, Any] | None = None, when: datetime | None = None) -> dict[str, Any]:
+    """One entry of an export's ``events`` trail."""
+    return {"_id": new_object_id(), "name": name, "event": {**(data or {}), "at": iso(when or utcnow())}}
 
 
-def _string_list(value: Any, name: str) -> list[str]:
-    if value is None:
-        return []
-    if isinstance(value, str):
-        value = [value]
-    if not isinstance(value, list) or len(value) > MAX_LIST or not all(isinstance(v, str) for v in value):
-        raise faults.invalid_argument(f"{name} is an array of at most {MAX_LIST} property paths.", path=name)
-    return list(dict.fromkeys(value))
-
-
-def _boolean(value: Any, name: str) -> bool:
-    if not isinstance(value, bool):
-        raise faults.invalid_argument(f"{name} is true or false.", path=name)
-    return value
-
-
-def _principal(connection: Connection, org_id: str, value: Any) -> str | None:
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise faults.invalid_argument("principal is an account _id or email.", path="principal")
-    viewer = as_principal(connection, org_id, value)  # faults for unknown or system principals
-    return viewer.account_id if viewer.account_id != ANONYMOUS else ANONYMOUS
-
-
-def _prefix(connection: Connection, dialect: str, org_id: str, definition: ObjectDefinition, viewer: Viewer,
-            value: Any, principal: str | None) -> str | None:
-    if value is None:
-        return None
-    if principal is None:
-        raise faults.invalid_argument("prefix is only used together with principal.", path="prefix")
-    match = _PREFIX.match(value) if isinstance(value, str) else None
-    if match is None:
-        raise faults.invalid_argument("An _id and property are required (<_id>.<listProperty>).", path="prefix")
-    instance_id, name = match.groups()
-    prop = definition.find_property(name)
-    if prop is None or prop.type_name != "List":
-        raise faults.invalid_argument(f"{name} is not a list property of {definition.name}.", path="prefix")
-    Instances(connection, dialect, org_id, definition, viewer).get_row(instance_id)
-    assert is_object_id(instance_id)
-    return f"{instance_id}.{name}"
-
-
-def _csv_options(value: Any, media_type: str) -> dict[str, bool]:
-    options = {"bom": False, "formulaGuard": False, "dictionary": False}
-    if value is None:
-        return options
-    if not isinstance(value, dict) or any(key not in options for key in value):
-        raise faults.invalid_argument("csv takes {bom, formulaGuard, dictionary} booleans.", path="csv")
-    if media_type != CSV:
-        raise faults.invalid_argument("csv options need format text/csv.", path="csv")
-    for key, flag in value.items():
-        options[key] = _boolean(flag, f"csv.{key}")
-    return options
+def _utc(moment: datetime | None) -> datetime | None:
+    return None if moment is None else as_utc(moment)

@@ -18,44 +18,10 @@ import orjson
 import opencortex
 from opencortex.clock import iso, utcnow
 from opencortex.exports.archive import EntryInfo
-from opencortex.exports.formats.csv_writer import CsvOptions
+from opencortex.exports.jobs import ExportParameters
 
 MANIFEST_VERSION = 1
 ENTRY_KINDS = ("data", "dictionary", "file")
-
-
-@dataclass(frozen=True)
-class ExportParameters:
-    """What the export was asked for, as on the export record (Cortex's property names in JSON)."""
-
-    object: str
-    format: str
-    paths: Sequence[str] = ()
-    include: Sequence[str] = ()
-    expand: Sequence[str] = ()
-    where: str | None = None
-    """The ``where`` JSON string exactly as given."""
-    principal: str | None = None
-    prefix: str | None = None
-    export_files: bool = False
-    zip_files: bool = False
-    csv: CsvOptions | None = None
-    """Only for ``text/csv``."""
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "object": self.object,
-            "format": self.format,
-            "paths": list(self.paths),
-            "include": list(self.include),
-            "expand": list(self.expand),
-            "where": self.where,
-            "principal": self.principal,
-            "prefix": self.prefix,
-            "exportFiles": self.export_files,
-            "zipFiles": self.zip_files,
-            "csv": self.csv.to_json() if self.csv is not None else None,
-        }
 
 
 @dataclass(frozen=True)
@@ -110,7 +76,7 @@ def build_manifest(
         "created": iso(created),
         "asOf": iso(as_of),
         "generated": iso(generated or utcnow()),
-        "parameters": parameters.to_json(),
+        "parameters": parameters_json(parameters),
         "totals": {
             "records": sum(entry.records or 0 for entry in entries if entry.kind == "data"),
             "files": sum(1 for entry in entries if entry.kind == "file"),
@@ -118,6 +84,25 @@ def build_manifest(
             "size": sum(entry.size for entry in entries),
         },
         "entries": [entry.to_json() for entry in entries],
+    }
+
+
+def parameters_json(parameters: ExportParameters) -> dict[str, Any]:
+    """What was asked, with the export's property names (``object`` is its ``objects``, the
+    ``where`` JSON string as given; ``csv`` only for CSV, and only the options that shape the file)."""
+    csv = parameters.csv
+    return {
+        "object": parameters.objects,
+        "format": parameters.format.media_type,
+        "paths": list(parameters.paths),
+        "include": list(parameters.include),
+        "expand": list(parameters.expand),
+        "where": parameters.where.text if parameters.where is not None else None,
+        "principal": parameters.principal,
+        "prefix": str(parameters.prefix) if parameters.prefix is not None else None,
+        "exportFiles": parameters.export_files,
+        "zipFiles": parameters.zip_files,
+        "csv": {"bom": csv.bom, "formulaGuard": csv.formula_guard} if csv is not None else None,
     }
 
 

@@ -14,7 +14,7 @@ import mimetypes
 from datetime import datetime
 
 from opencortex.clock import iso
-from opencortex.exports.formats import EXTENSIONS
+from opencortex.exports.formats import format_for
 
 MANIFEST_NAME = "manifest.json"
 FILE_NUMBER_DIGITS = 10
@@ -48,7 +48,7 @@ _PRECOMPRESSED_MEDIA = frozenset(
 
 def data_entry_name(created: datetime, media_type: str) -> str:
     stamp = iso(created) or ""  # never empty: ``created`` is not None
-    return f"export-{stamp.replace(':', '_')}.{EXTENSIONS[media_type]}"
+    return f"export-{stamp.replace(':', '_')}.{format_for(media_type).extension}"
 
 
 def original_path(api_path: str) -> str:

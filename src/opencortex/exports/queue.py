@@ -1,40 +1,50 @@
-"""The export queue, on the export records themselves.
+"""The export queue, on the export records themselves; the only module that reads their rows.
 
 Per org, one export runs at a time, in creation order; different orgs run in parallel. A worker
 claims the oldest pending export of an org that has no running one, in one transaction: on
 PostgreSQL it first locks the org's row (``FOR UPDATE SKIP LOCKED``), so two workers can never
 both start a job in the same org; on SQLite the transaction is a single writer already. The
-claim holds a lease that the worker renews; a running export whose lease ran out is put back to
-``pending`` (its partial output is discarded by the next run) and runs again from the start.
+database holds the rule too: a partial unique index allows one ``running`` export per org, so a
+claim that loses a race anyway gets an integrity error (inside a savepoint) and claims nothing.
+
+The claim holds a lease that the worker renews; a running export whose lease ran out is put back
+to ``pending`` (its partial output is discarded by the next run) and runs again from the start.
+Every transition out of ``running`` requires the worker's own lease in its ``WHERE`` clause.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import Connection
+from sqlalchemy.exc import IntegrityError
 
 from opencortex import faults
-from opencortex.clock import iso, utcnow
-from opencortex.exports.jobs import ERROR, PENDING, READY, RUNNING, ExportRequest
+from opencortex.clock import utcnow
+from opencortex.exports.jobs import ExportJob, ExportParameters, ExportState, new_event
 from opencortex.ids import new_object_id
 from opencortex.store.tables import exports, orgs
 
+PENDING, RUNNING, READY, ERROR = ExportState.PENDING, ExportState.RUNNING, ExportState.READY, ExportState.ERROR
 EMPTY_STATS = {"docs": {"count": 0}, "files": {"count": 0, "size": 0}}
+STARTING_PROGRESS = {"phase": "starting", "docs": 0, "total": None, "bytes": 0}
+_CLAIM_ORGS = 32  # orgs with waiting exports looked at per claim
 
 
-def create_export(connection: Connection, org_id: str, creator: str, request: ExportRequest,
-                  ttl: timedelta | None) -> dict[str, Any]:
+def create_export(connection: Connection, org_id: str, creator: str, *, label: str, description: str | None,
+                  parameters: ExportParameters, ttl: timedelta | None) -> ExportJob:
+    """Insert a pending export."""
     now = utcnow()
     row = {
         "id": new_object_id(),
         "org_id": org_id,
-        "state": PENDING,
-        "label": request.label,
-        "description": request.description,
-        "params": request.params,
+        "state": PENDING.value,
+        "label": label,
+        "description": description,
+        "params": parameters.to_json(),
         "creator": creator,
         "owner": creator,
         "created": now,
@@ -44,7 +54,7 @@ def create_export(connection: Connection, org_id: str, creator: str, request: Ex
         "expires_at": now + ttl if ttl else None,
         "stats": EMPTY_STATS,
         "progress": None,
-        "events": [event("queued", {"state": PENDING}, now)],
+        "events": [new_event("queued", {"state": PENDING.value}, now)],
         "fault": None,
         "data_file": None,
         "files": None,
@@ -56,70 +66,89 @@ def create_export(connection: Connection, org_id: str, creator: str, request: Ex
         "sequence": 0,
     }
     connection.execute(exports.insert().values(**row))
-    return row
+    return ExportJob.from_row(row, parameters)
 
 
-def event(name: str, data: dict[str, Any] | None = None, when: datetime | None = None) -> dict[str, Any]:
-    return {"_id": new_object_id(), "name": name, "event": {**(data or {}), "at": iso(when or utcnow())}}
-
-
-def get_export(connection: Connection, org_id: str, export_id: str) -> dict[str, Any]:
+def get_export(connection: Connection, org_id: str, export_id: str) -> ExportJob:
+    """One export of the org; the not-found fault otherwise."""
     row = connection.execute(
         sa.select(exports).where(exports.c.org_id == org_id, exports.c.id == export_id)
     ).mappings().first()
     if row is None:
         raise faults.instance_not_found(path=export_id, resource=f"export.{export_id}")
-    return dict(row)
+    return ExportJob.from_row(row)
 
 
 def list_exports(connection: Connection, org_id: str, *, limit: int, skip: int = 0,
-                 starting_after: str | None = None, state: str | None = None) -> tuple[list[dict[str, Any]], bool]:
+                 starting_after: str | None = None, state: str | None = None) -> tuple[list[ExportJob], bool]:
+    """The org's exports, newest first, and whether there are more."""
     query = sa.select(exports).where(exports.c.org_id == org_id)
     if starting_after:
         query = query.where(exports.c.id < starting_after)
     if state:
         query = query.where(exports.c.state == state)
     query = query.order_by(exports.c.id.desc()).offset(skip).limit(limit + 1)
-    rows = [dict(row) for row in connection.execute(query).mappings()]
-    return rows[:limit], len(rows) > limit
+    jobs = [ExportJob.from_row(row) for row in connection.execute(query).mappings()]
+    return jobs[:limit], len(jobs) > limit
 
 
-def claim_next_export(connection: Connection, dialect: str, worker_id: str,
-                      lease_seconds: int) -> dict[str, Any] | None:
-    """Take the next runnable export, if any, and mark it running under this worker's lease."""
-    running = sa.select(exports.c.id).where(exports.c.org_id == orgs.c.id, exports.c.state == RUNNING).exists()
+def claim_next_export(connection: Connection, dialect: str, worker_id: str, lease_seconds: int) -> ExportJob | None:
+    """Take the next runnable export, if any, and mark it running under this worker's lease.
+
+    None when nothing is runnable, or when the database refused to start a second running
+    export of an org (another worker won a race): the caller's transaction goes on either way.
+    """
+    for org_id in _orgs_with_waiting_exports(connection, dialect):
+        candidate = _next_candidate(connection, org_id)
+        if candidate is None:
+            continue
+        now = utcnow()
+        attempt = candidate["attempts"] + 1
+        started = connection.begin_nested()
+        try:
+            result = connection.execute(
+                exports.update()
+                .where(exports.c.id == candidate["id"], exports.c.state == PENDING.value)
+                .values(state=RUNNING.value, lease_owner=worker_id,
+                        lease_expires=now + timedelta(seconds=lease_seconds), started=now, completed=None,
+                        attempts=attempt, events=[*candidate["events"], new_event("started", {"attempt": attempt},
+                                                                                   now)],
+                        stats=EMPTY_STATS, data_file=None, files=None, fault=None, sha256=None,
+                        progress=STARTING_PROGRESS, sequence=candidate["sequence"] + 1)
+            )
+        except IntegrityError:
+            started.rollback()  # one running export per org (ux_exports_one_running)
+            return None
+        started.commit()
+        if result.rowcount == 1:
+            return get_export(connection, org_id, candidate["id"])
+    return None
+
+
+def _orgs_with_waiting_exports(connection: Connection, dialect: str) -> list[str]:
+    """Orgs with a pending export and none running (locked on PostgreSQL, skipping locked ones)."""
+    running = sa.select(exports.c.id).where(exports.c.org_id == orgs.c.id, exports.c.state == RUNNING.value).exists()
     waiting = (
         sa.select(orgs.c.id)
-        .where(sa.select(exports.c.id).where(exports.c.org_id == orgs.c.id, exports.c.state == PENDING).exists())
+        .where(sa.select(exports.c.id).where(exports.c.org_id == orgs.c.id, exports.c.state == PENDING.value).exists())
         .where(~running)
     )
     if dialect == "postgresql":
         waiting = waiting.with_for_update(skip_locked=True, of=orgs)
-    for (org_id,) in connection.execute(waiting.limit(32)).all():
-        if connection.execute(
-            sa.select(exports.c.id).where(exports.c.org_id == org_id, exports.c.state == RUNNING)
-        ).first():
-            continue  # another worker started one between our two reads
-        candidate = connection.execute(
-            sa.select(exports).where(exports.c.org_id == org_id, exports.c.state == PENDING)
-            .order_by(exports.c.created, exports.c.id).limit(1)
-        ).mappings().first()
-        if candidate is None:
-            continue
-        now = utcnow()
-        events = list(candidate["events"]) + [event("started", {"attempt": candidate["attempts"] + 1}, now)]
-        result = connection.execute(
-            exports.update()
-            .where(exports.c.id == candidate["id"], exports.c.state == PENDING)
-            .values(state=RUNNING, lease_owner=worker_id, lease_expires=now + timedelta(seconds=lease_seconds),
-                    started=now, completed=None, attempts=candidate["attempts"] + 1, events=events,
-                    stats=EMPTY_STATS, data_file=None, files=None, fault=None, sha256=None,
-                    progress={"phase": "starting", "docs": 0, "total": None, "bytes": 0},
-                    sequence=candidate["sequence"] + 1)
-        )
-        if result.rowcount == 1:
-            return get_export(connection, org_id, candidate["id"])
-    return None
+    return [str(org_id) for (org_id,) in connection.execute(waiting.limit(_CLAIM_ORGS)).all()]
+
+
+def _next_candidate(connection: Connection, org_id: str) -> Mapping[Any, Any] | None:
+    """The org's oldest pending export, unless one of its exports started since the org was picked."""
+    if connection.execute(
+        sa.select(exports.c.id).where(exports.c.org_id == org_id, exports.c.state == RUNNING.value)
+    ).first():
+        return None
+    return connection.execute(
+        sa.select(exports.c.id, exports.c.attempts, exports.c.events, exports.c.sequence)
+        .where(exports.c.org_id == org_id, exports.c.state == PENDING.value)
+        .order_by(exports.c.created, exports.c.id).limit(1)
+    ).mappings().first()
 
 
 def renew_lease(connection: Connection, export_id: str, worker_id: str, lease_seconds: int,
@@ -129,36 +158,51 @@ def renew_lease(connection: Connection, export_id: str, worker_id: str, lease_se
     if progress is not None:
         values["progress"] = progress
     result = connection.execute(
-        exports.update()
-        .where(exports.c.id == export_id, exports.c.lease_owner == worker_id, exports.c.state == RUNNING)
-        .values(**values)
+        exports.update().where(*_held(export_id, worker_id)).values(**values)
     )
     return result.rowcount == 1
 
 
 def cancel_requested(connection: Connection, export_id: str) -> bool:
+    """Whether the export was cancelled (or deleted) since it started."""
     row = connection.execute(sa.select(exports.c.cancel_requested).where(exports.c.id == export_id)).first()
     return row is None or bool(row[0])
 
 
-def finish_export(connection: Connection, export_id: str, worker_id: str, *, state: str,
-                  values: dict[str, Any], new_events: list[dict[str, Any]]) -> bool:
-    """Record the outcome, only if this worker still holds the lease."""
+def finish_export(connection: Connection, export_id: str, worker_id: str, *, stats: dict[str, Any],
+                  data_file: dict[str, Any], sha256: str, files: list[dict[str, Any]] | None,
+                  progress: dict[str, Any], new_events: list[dict[str, Any]]) -> bool:
+    """running -> ready, only if this worker still holds the lease."""
+    return _end(connection, export_id, worker_id, READY, new_events, stats=stats, data_file=data_file,
+                sha256=sha256, files=files, progress=progress)
+
+
+def fail_export(connection: Connection, export_id: str, worker_id: str, *, fault: dict[str, Any],
+                new_events: list[dict[str, Any]]) -> bool:
+    """running -> error (failed or cancelled), only if this worker still holds the lease."""
+    return _end(connection, export_id, worker_id, ERROR, new_events, fault=fault, progress=None)
+
+
+def _end(connection: Connection, export_id: str, worker_id: str, state: ExportState,
+         new_events: list[dict[str, Any]], **values: Any) -> bool:
     row = connection.execute(
-        sa.select(exports.c.events, exports.c.sequence)
-        .where(exports.c.id == export_id, exports.c.lease_owner == worker_id, exports.c.state == RUNNING)
+        sa.select(exports.c.events, exports.c.sequence).where(*_held(export_id, worker_id))
     ).first()
     if row is None:
         return False
     now = utcnow()
     result = connection.execute(
-        exports.update()
-        .where(exports.c.id == export_id, exports.c.lease_owner == worker_id, exports.c.state == RUNNING)
-        .values(state=state, lease_owner=None, lease_expires=None, updated=now,
-                completed=now if state == READY else None, events=list(row[0]) + new_events,
+        exports.update().where(*_held(export_id, worker_id))
+        .values(state=state.value, lease_owner=None, lease_expires=None, updated=now,
+                completed=now if state is READY else None, events=[*row[0], *new_events],
                 sequence=row[1] + 1, **values)
     )
     return result.rowcount == 1
+
+
+def _held(export_id: str, worker_id: str) -> tuple[Any, ...]:
+    """The export, while it runs under this worker's lease."""
+    return exports.c.id == export_id, exports.c.lease_owner == worker_id, exports.c.state == RUNNING.value
 
 
 def append_events(connection: Connection, export_id: str, new_events: list[dict[str, Any]]) -> bool:
@@ -173,40 +217,41 @@ def append_events(connection: Connection, export_id: str, new_events: list[dict[
         return False
     connection.execute(
         exports.update().where(exports.c.id == export_id)
-        .values(events=list(row[0]) + new_events, sequence=row[1] + 1)
+        .values(events=[*row[0], *new_events], sequence=row[1] + 1)
     )
     return True
 
 
-def reclaim_expired(connection: Connection) -> list[dict[str, Any]]:
-    """Put running exports whose lease ran out back in the queue; returns them."""
+def reclaim_expired_leases(connection: Connection) -> list[ExportJob]:
+    """running -> pending for exports whose lease ran out (their worker died); returns them as
+    they were (with the lease owner that lost them)."""
     now = utcnow()
-    rows = [dict(row) for row in connection.execute(
-        sa.select(exports).where(exports.c.state == RUNNING, exports.c.lease_expires < now)
+    jobs = [ExportJob.from_row(row) for row in connection.execute(
+        sa.select(exports).where(exports.c.state == RUNNING.value, exports.c.lease_expires < now)
     ).mappings()]
-    for row in rows:
-        events = list(row["events"]) + [event("reclaimed", {"worker": row["lease_owner"]}, now)]
+    for job in jobs:
         connection.execute(
-            exports.update().where(exports.c.id == row["id"], exports.c.state == RUNNING,
+            exports.update().where(exports.c.id == job.id, exports.c.state == RUNNING.value,
                                    exports.c.lease_expires < now)
-            .values(state=PENDING, lease_owner=None, lease_expires=None, events=events,
-                    progress=None, sequence=row["sequence"] + 1)
+            .values(state=PENDING.value, lease_owner=None, lease_expires=None, progress=None,
+                    events=[*job.events, new_event("reclaimed", {"worker": job.lease_owner}, now)],
+                    sequence=job.sequence + 1)
         )
-    return rows
+    return jobs
 
 
-def request_cancel(connection: Connection, org_id: str, export_id: str) -> dict[str, Any]:
-    """Pending exports end at once; running ones are stopped by their worker within a batch."""
-    row = get_export(connection, org_id, export_id)
-    if row["state"] in (READY, ERROR):
-        return row
-    now = utcnow()
-    if row["state"] == PENDING:
+def request_cancel(connection: Connection, org_id: str, export_id: str) -> ExportJob:
+    """A pending export ends at once (pending -> error); a running one is stopped by its worker
+    within a batch; an ended one stays as it is."""
+    job = get_export(connection, org_id, export_id)
+    if job.state.ended:
+        return job
+    if job.state is PENDING:
+        aborted = new_event("aborted", {"source": "cortex", "willRestart": False})
         connection.execute(
-            exports.update().where(exports.c.id == export_id, exports.c.state == PENDING)
-            .values(state=ERROR, cancel_requested=True, updated=now, fault=aborted_fault(),
-                    events=list(row["events"]) + [event("aborted", {"source": "cortex", "willRestart": False})],
-                    sequence=row["sequence"] + 1)
+            exports.update().where(exports.c.id == export_id, exports.c.state == PENDING.value)
+            .values(state=ERROR.value, cancel_requested=True, updated=utcnow(), fault=aborted_fault(),
+                    events=[*job.events, aborted], sequence=job.sequence + 1)
         )
     else:
         connection.execute(exports.update().where(exports.c.id == export_id).values(cancel_requested=True))
@@ -217,10 +262,22 @@ def delete_export_record(connection: Connection, org_id: str, export_id: str) ->
     connection.execute(exports.delete().where(exports.c.org_id == org_id, exports.c.id == export_id))
 
 
-def expired_exports(connection: Connection, now: datetime, limit: int = 100) -> list[dict[str, Any]]:
-    query = sa.select(exports).where(exports.c.expires_at.is_not(None), exports.c.expires_at < now,
-                                     exports.c.state != RUNNING).limit(limit)
-    return [dict(row) for row in connection.execute(query).mappings()]
+def expired_exports(connection: Connection, now: datetime, limit: int = 100) -> list[ExportJob]:
+    """Exports past their ``expiresAt`` that are not running (those wait until they end)."""
+    query = sa.select(exports).where(*_expired(now)).limit(limit)
+    return [ExportJob.from_row(row) for row in connection.execute(query).mappings()]
+
+
+def delete_expired_export(connection: Connection, org_id: str, export_id: str, now: datetime) -> bool:
+    """Delete the export if it is (still) expired and not running; whether it was."""
+    result = connection.execute(
+        exports.delete().where(exports.c.org_id == org_id, exports.c.id == export_id, *_expired(now))
+    )
+    return result.rowcount == 1
+
+
+def _expired(now: datetime) -> tuple[Any, ...]:
+    return exports.c.expires_at.is_not(None), exports.c.expires_at < now, exports.c.state != RUNNING.value
 
 
 def aborted_fault() -> dict[str, Any]:

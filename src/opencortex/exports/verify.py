@@ -17,7 +17,8 @@ from typing import Any
 
 import orjson
 
-from opencortex.exports.counting import RecordCountError, counter_for
+from opencortex.exports.counting import RecordCountError
+from opencortex.exports.formats import RecordCounter, counter_for
 from opencortex.exports.manifest import MANIFEST_VERSION
 from opencortex.exports.naming import MANIFEST_NAME
 
@@ -129,7 +130,7 @@ def _check_entry(
     name = info.filename
     digest = hashlib.sha256()
     size = 0
-    counter = None
+    counter: RecordCounter | None = None
     count_problem = None
     if entry.get("records") is not None:
         try:

@@ -12,25 +12,26 @@ import os
 import socket
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from opencortex import faults
 from opencortex.clock import utcnow
-from opencortex.exports.after_script import export_principal, log_export_failure, run_after_script
-from opencortex.exports.jobs import ERROR, READY
-from opencortex.exports.pipeline import Stopped, run_export
+from opencortex.exports.after_script import log_export_failure, run_after_script
+from opencortex.exports.jobs import ExportJob, new_event
+from opencortex.exports.output import remove_output
+from opencortex.exports.pipeline import Outcome, Stopped, run_export
 from opencortex.exports.queue import (
     aborted_fault,
     append_events,
     cancel_requested,
     claim_next_export,
-    event,
+    fail_export,
     finish_export,
-    reclaim_expired,
+    reclaim_expired_leases,
     renew_lease,
 )
 from opencortex.exports.reaper import reap_expired_exports
-from opencortex.exports.service import remove_output
 from opencortex.files.accounting import EXPORT, StorageOwner, record_stored
 from opencortex.ids import new_object_id
 from opencortex.logs import purge_expired_logs
@@ -95,25 +96,19 @@ class ExportWorker:
             with database.begin() as connection:
                 purge_expired_logs(connection, utcnow())
         with database.begin() as connection:
-            for row in reclaim_expired(connection):
-                log.warning("export %s: lease of %s ran out; it will run again", row["id"], row["lease_owner"])
+            for lost in reclaim_expired_leases(connection):
+                log.warning("export %s: lease of %s ran out; it will run again", lost.id, lost.lease_owner)
             job = claim_next_export(connection, database.dialect, self.worker_id, self.lease_seconds)
         if job is None:
             return False
         self.run_job(job)
         return True
 
-    def run_job(self, job: dict[str, Any]) -> None:
-        database = self.runtime.database
-        log.info("export %s (org %s): running", job["id"], job["org_id"])
-
-        def heartbeat(progress: dict[str, Any]) -> bool:
-            with database.begin() as connection:
-                held = renew_lease(connection, job["id"], self.worker_id, self.lease_seconds, progress)
-                return held and not cancel_requested(connection, job["id"])
-
+    def run_job(self, job: ExportJob) -> None:
+        """Run a claimed export and record its outcome; then its afterScript, if any."""
+        log.info("export %s (org %s): running", job.id, job.org_id)
         try:
-            outcome = run_export(self.runtime, job, heartbeat)
+            outcome = run_export(self.runtime, job, self._heartbeat(job))
         except Stopped:
             self._finish_stopped(job)
             return
@@ -121,66 +116,76 @@ class ExportWorker:
             self._finish_error(job, fault.to_json())
             return
         except Exception:
-            log.exception("export %s failed", job["id"])
+            log.exception("export %s failed", job.id)
             self._finish_error(job, faults.export_failed("The export failed on the server.").to_json())
             return
-        values = {"stats": outcome.stats, "data_file": outcome.data_file, "sha256": outcome.sha256,
-                  "files": outcome.files or None,
-                  "progress": {"phase": "done", "docs": outcome.stats["docs"]["count"],
-                               "total": outcome.stats["docs"]["count"], "bytes": outcome.size}}
         try:
-            with database.begin() as connection:
-                finished = finish_export(connection, job["id"], self.worker_id, state=READY, values=values,
-                                         new_events=outcome.events)
-                if finished:
-                    # The archive counts against the org's storage; over the limit, the export
-                    # fails (this raises, and the whole transaction, "ready" included, rolls back).
-                    owner = StorageOwner(object="export", id=job["id"])
-                    record_stored(connection, self.runtime.settings, job["org_id"], outcome.store_key,
-                                  outcome.size, EXPORT, owner)
-                    for stored_file in outcome.files:
-                        record_stored(connection, self.runtime.settings, job["org_id"], stored_file["key"],
-                                      stored_file["size"], EXPORT, owner)
+            finished = self._finish_ready(job, outcome)
         except faults.Fault as fault:
-            remove_output(self.runtime, job["org_id"], job["id"], attempt=job["attempts"])
+            remove_output(self.runtime, job.org_id, job.id, attempt=job.attempts)
             self._finish_error(job, fault.to_json())
             return
         if not finished:
-            remove_output(self.runtime, job["org_id"], job["id"], attempt=job["attempts"])
+            remove_output(self.runtime, job.org_id, job.id, attempt=job.attempts)
             # Another worker took the job over (or it was deleted): this archive is not the record's.
-            log.warning("export %s: lost the lease before finishing; discarding the archive", job["id"])
+            log.warning("export %s: lost the lease before finishing; discarding the archive", job.id)
             return
-        log.info("export %s: ready (%s documents)", job["id"], outcome.stats["docs"]["count"])
+        log.info("export %s: ready (%s documents)", job.id, outcome.documents)
         self._after_script(job, None)
 
-    def _finish_stopped(self, job: dict[str, Any]) -> None:
+    def _heartbeat(self, job: ExportJob) -> Callable[[dict[str, Any]], bool]:
+        def heartbeat(progress: dict[str, Any]) -> bool:
+            with self.runtime.database.begin() as connection:
+                held = renew_lease(connection, job.id, self.worker_id, self.lease_seconds, progress)
+                return held and not cancel_requested(connection, job.id)
+
+        return heartbeat
+
+    def _finish_ready(self, job: ExportJob, outcome: Outcome) -> bool:
+        """running -> ready, with the archive (and stored files) counted against the org's storage:
+        over its limit this raises, and the whole transaction, "ready" included, rolls back."""
+        docs = outcome.documents
+        with self.runtime.database.begin() as connection:
+            finished = finish_export(
+                connection, job.id, self.worker_id, stats=outcome.stats, data_file=outcome.data_file,
+                sha256=outcome.sha256, files=outcome.files or None, new_events=outcome.events,
+                progress={"phase": "done", "docs": docs, "total": docs, "bytes": outcome.size},
+            )
+            if finished:
+                owner = StorageOwner(object="export", id=job.id)
+                settings = self.runtime.settings
+                record_stored(connection, settings, job.org_id, outcome.store_key, outcome.size, EXPORT, owner)
+                for stored_file in outcome.files:
+                    record_stored(connection, settings, job.org_id, stored_file["key"], stored_file["size"], EXPORT,
+                                  owner)
+        return finished
+
+    def _finish_stopped(self, job: ExportJob) -> None:
         fault = aborted_fault()
         with self.runtime.database.begin() as connection:
-            if not cancel_requested(connection, job["id"]):
+            if not cancel_requested(connection, job.id):
                 return  # the lease was lost; whoever holds it now finishes the job
-            aborted = event("aborted", {"source": "cortex", "willRestart": False})
-            finished = finish_export(connection, job["id"], self.worker_id, state=ERROR,
-                                     values={"fault": fault, "progress": None}, new_events=[aborted])
+            aborted = new_event("aborted", {"source": "cortex", "willRestart": False})
+            finished = fail_export(connection, job.id, self.worker_id, fault=fault, new_events=[aborted])
             if finished:
-                log_export_failure(connection, job["org_id"], job["id"], fault, export_principal(job))
+                log_export_failure(connection, job, fault)
         if finished:
-            log.info("export %s: cancelled", job["id"])
+            log.info("export %s: cancelled", job.id)
             self._after_script(job, fault)
 
-    def _finish_error(self, job: dict[str, Any], fault: dict[str, Any]) -> None:
+    def _finish_error(self, job: ExportJob, fault: dict[str, Any]) -> None:
         with self.runtime.database.begin() as connection:
-            finished = finish_export(connection, job["id"], self.worker_id, state=ERROR,
-                                     values={"fault": fault, "progress": None},
-                                     new_events=[event("error", {"fault": fault})])
+            finished = fail_export(connection, job.id, self.worker_id, fault=fault,
+                                   new_events=[new_event("error", {"fault": fault})])
             if finished:
-                log_export_failure(connection, job["org_id"], job["id"], fault, export_principal(job))
+                log_export_failure(connection, job, fault)
         if finished:
-            log.info("export %s: error %s", job["id"], fault.get("errCode"))
+            log.info("export %s: error %s", job.id, fault.get("errCode"))
             self._after_script(job, fault)
 
-    def _after_script(self, job: dict[str, Any], fault: dict[str, Any] | None) -> None:
+    def _after_script(self, job: ExportJob, fault: dict[str, Any] | None) -> None:
         """The outcome is recorded: run the export's afterScript, if any, and add its events."""
         events = run_after_script(self.runtime, job, fault)
         if events:
             with self.runtime.database.begin() as connection:
-                append_events(connection, job["id"], events)
+                append_events(connection, job.id, events)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -12,7 +14,7 @@ from opencortex import faults
 from opencortex.clock import iso, utcnow
 from opencortex.ids import ROLE_IDS, ROLE_NAMES, expand_roles, is_object_id, new_object_id
 from opencortex.model.passwords import hash_password
-from opencortex.store.tables import accounts
+from opencortex.store.tables import accounts, login_throttle
 
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
 
@@ -102,6 +104,70 @@ def list_accounts(
     query = query.order_by(accounts.c.id.desc()).limit(limit + 1)
     rows = [dict(row) for row in connection.execute(query).mappings()]
     return rows[:limit], len(rows) > limit
+
+
+def count_accounts(connection: Connection, org_id: str) -> int:
+    query = sa.select(sa.func.count()).select_from(accounts).where(accounts.c.org_id == org_id)
+    return int(connection.execute(query).scalar() or 0)
+
+
+def set_account_password(connection: Connection, org_id: str, account_id: str, password: str) -> None:
+    """Replace the password (same rules as on create). Sessions are the caller's business."""
+    password_hash = hash_password(password)
+    connection.execute(
+        accounts.update()
+        .where(accounts.c.org_id == org_id, accounts.c.id == account_id)
+        .values(password_hash=password_hash, updated=utcnow())
+    )
+
+
+@dataclass(frozen=True)
+class LoginLockout:
+    """The failed-login count of one (org, email), and the lock it earned, if any."""
+
+    failures: int
+    locked_until: datetime | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"failures": self.failures, "lockedUntil": iso(self.locked_until)}
+
+
+def find_login_lockout(connection: Connection, org_id: str, email: str) -> LoginLockout | None:
+    query = sa.select(login_throttle.c.failures, login_throttle.c.locked_until).where(
+        login_throttle.c.org_id == org_id, login_throttle.c.email == email.strip().lower()
+    )
+    row = connection.execute(query).first()
+    return LoginLockout(failures=int(row.failures or 0), locked_until=row.locked_until) if row else None
+
+
+@dataclass(frozen=True)
+class Unlocked:
+    """What ``unlock_account`` cleared."""
+
+    account: dict[str, Any]  # the row after unlocking
+    lockout: LoginLockout | None  # the failed-login count and lock that were removed
+    was_locked: bool  # the account's own ``locked`` flag was set
+
+
+def unlock_account(connection: Connection, org_id: str, email: str) -> Unlocked:
+    """Let the account log in again: forget its failed logins and clear its ``locked`` flag."""
+    account = find_account_by_email(connection, org_id, email)
+    if account is None:
+        raise faults.instance_not_found(f"No account {email!r} in this org.", path="email")
+    lockout = find_login_lockout(connection, org_id, account["email"])
+    connection.execute(
+        login_throttle.delete().where(login_throttle.c.org_id == org_id, login_throttle.c.email == account["email"])
+    )
+    was_locked = bool(account["locked"])
+    if was_locked:
+        updated = utcnow()
+        connection.execute(
+            accounts.update()
+            .where(accounts.c.org_id == org_id, accounts.c.id == account["id"])
+            .values(locked=False, updated=updated)
+        )
+        account = account | {"locked": False, "updated": updated}
+    return Unlocked(account=account, lockout=lockout, was_locked=was_locked)
 
 
 def record_login(connection: Connection, account_id: str) -> None:

@@ -25,7 +25,7 @@ from opencortex.store.tables import apps
 KEY_LENGTH = 22
 SECRET_LENGTH = 64
 _ALPHANUMERIC = string.ascii_letters + string.digits
-SECRET_PURPOSE = "app-secret"
+SECRET_PURPOSE = "app-secret"  # noqa: S105 -- an HKDF purpose label, not a secret
 SIGNING_KEY_PURPOSE = "app-signing-key"
 
 
@@ -45,10 +45,19 @@ def create_app(
     principal_override: bool = False,
     principal_id: str | None = None,
     auth_duration: int = 900,
+    sign_content: bool = False,
 ) -> tuple[dict[str, Any], str, str | None]:
-    """Create an app; returns (row, key, secret). The secret is shown to the caller once."""
+    """Create an app; returns (row, key, secret). The secret is shown to the caller once.
+
+    ``sign_content`` makes signed requests also sign their query and body (docs/api.md,
+    "Signed content"); it needs a signing app.
+    """
     if not isinstance(name, str) or not name.strip() or len(name) > 100:
         raise faults.invalid_argument("An app name is 1-100 characters.", path="name")
+    if sign_content and not signing:
+        raise faults.invalid_argument(
+            "Signed content applies to signed requests: only a signing app can require it.", path="signContent"
+        )
     key = random_alphanumeric(KEY_LENGTH)
     secret = random_alphanumeric(SECRET_LENGTH) if signing else None
     private_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
@@ -69,6 +78,7 @@ def create_app(
         "principal_id": principal_id,
         "enabled": True,
         "auth_duration": auth_duration,
+        "sign_content": sign_content,
         "created": utcnow(),
     }
     connection.execute(apps.insert().values(**row))
@@ -119,5 +129,6 @@ def app_json(app: dict[str, Any]) -> dict[str, Any]:
         "principalId": app["principal_id"],
         "enabled": app["enabled"],
         "authDuration": app["auth_duration"],
+        "signContent": app["sign_content"],
         "created": iso(app["created"]),
     }

@@ -46,6 +46,11 @@ def find_org(connection: Connection, code: str) -> dict[str, Any] | None:
     return dict(row) if row else None
 
 
+def list_orgs(connection: Connection) -> list[dict[str, Any]]:
+    """Every org, by code (for operators: the CLI's ``org list``)."""
+    return [dict(row) for row in connection.execute(sa.select(orgs).order_by(orgs.c.code)).mappings()]
+
+
 def org_public_json(org: dict[str, Any]) -> dict[str, Any]:
     """What ``GET /{org}/v2`` shows to anyone holding an app key."""
     return {

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import os
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,6 +20,9 @@ from sqlalchemy import Connection, Engine, create_engine, event
 from opencortex.faults import Fault
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
+MIN_SQLITE = (3, 35, 0)
+log = logging.getLogger("opencortex.store")
+PRIVATE_FILE_MODE = 0o600
 
 
 class Database:
@@ -84,9 +91,10 @@ def _create_engine(url: str) -> Engine:
     # orjson for JSON columns: several times faster than the stdlib on the export hot path.
     codecs = {"json_serializer": _json_text, "json_deserializer": _json_value}
     if url.startswith("sqlite"):
+        _require_sqlite_version()
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            _prepare_private_file(Path(path))
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **codecs)
         event.listen(engine, "connect", _sqlite_pragmas)
         # We issue BEGIN ourselves: IMMEDIATE for writers (``Database.begin``), so that a write
@@ -97,6 +105,33 @@ def _create_engine(url: str) -> Engine:
     # psycopg parses json/jsonb itself before SQLAlchemy sees it; give it orjson too.
     set_json_loads(orjson.loads)
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20, **codecs)
+
+
+def _require_sqlite_version() -> None:
+    # Failed logins are counted with INSERT ... ON CONFLICT ... RETURNING (auth/lockout.py).
+    if sqlite3.sqlite_version_info < MIN_SQLITE:
+        wanted = ".".join(map(str, MIN_SQLITE))
+        raise RuntimeError(f"OpenCortex needs SQLite {wanted} or newer; this Python has {sqlite3.sqlite_version}")
+
+
+def _prepare_private_file(path: Path) -> None:
+    """Create the database file owner-only (0600) before SQLite opens it, and tighten one that is not.
+
+    SQLite gives its ``-wal`` and ``-shm`` files the database file's permissions, so they follow.
+    """
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    with contextlib.suppress(FileExistsError):  # an existing database: only its mode is checked below
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, PRIVATE_FILE_MODE))
+    for candidate in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        try:
+            mode = candidate.stat().st_mode
+            if mode & 0o077:
+                candidate.chmod(PRIVATE_FILE_MODE)
+                log.warning("%s was readable by other users (mode %o); it is now 0600", candidate, mode & 0o777)
+        except FileNotFoundError:
+            continue
+        except PermissionError:
+            log.warning("%s is readable by other users and cannot be made private (not its owner)", candidate)
 
 
 def _mark_writer(connection: Connection) -> None:

@@ -19,8 +19,10 @@ from sqlalchemy import (
     String,
     Table,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.sql.expression import false
 
 metadata = MetaData()
 
@@ -75,6 +77,8 @@ apps = Table(
     Column("enabled", Boolean, nullable=False, default=True),
     Column("auth_duration", Integer, nullable=False, default=900),
     Column("created", DateTime(timezone=True), nullable=False),
+    # Signed requests must also sign their query and body (docs/api.md, "Signed content").
+    Column("sign_content", Boolean, nullable=False, default=False, server_default=false()),
 )
 
 sessions = Table(
@@ -109,6 +113,16 @@ login_throttle = Table(
     Column("email", String(254), primary_key=True),
     Column("failures", Integer, nullable=False, default=0),
     Column("locked_until", DateTime(timezone=True), nullable=True),
+)
+
+# One row: a fingerprint of the master key the database's sealed secrets were made with, so that
+# a process started with another key (a wrong data folder) stops before writing anything.
+master_key_check = Table(
+    "master_key_check",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),  # always 1
+    Column("key_id", String(64), nullable=False),
+    Column("created", DateTime(timezone=True), nullable=False),
 )
 
 object_definitions = Table(
@@ -178,6 +192,9 @@ exports = Table(
     Index("ix_exports_queue", "org_id", "state", "created"),
     Index("ix_exports_state", "state", "lease_expires"),
     Index("ix_exports_expiry", "expires_at"),
+    # One running export per org, held by the database itself (migration 0006).
+    Index("ux_exports_one_running", "org_id", unique=True,
+          sqlite_where=text("state = 'running'"), postgresql_where=text("state = 'running'")),
 )
 
 # Files (migration 0003). Every byte an org stores (uploads, export archives) has one row in

@@ -18,9 +18,10 @@ from opencortex.api.deps import (
     json_object,
 )
 from opencortex.api.paging import parse_cursor, parse_limit
-from opencortex.api.responses import document, listing, result
+from opencortex.api.responses import document, fault_response, listing, result
 from opencortex.auth.authenticate import FINGERPRINT_COOKIE, SESSION_COOKIE
-from opencortex.auth.sessions import login, logout
+from opencortex.auth.lockout import RetryLater
+from opencortex.auth.sessions import logout, password_login
 from opencortex.ids import new_object_id
 from opencortex.model.accounts import account_json, create_account, find_account, list_accounts
 
@@ -29,21 +30,27 @@ FINGERPRINT_MAX_AGE = 10 * 365 * 24 * 3600
 
 
 @router.post("/{org}/v2/accounts/login")
-def login_route(
+async def login_route(
     request: Request, org: OrgDep, caller: CallerDep, runtime: RuntimeDep, body: JSONBodyDep
 ) -> Response:
+    # async: a login waiting for a password-check slot holds no request thread (auth/login_slots.py).
     body = json_object(body)
     fingerprint = request.cookies.get(FINGERPRINT_COOKIE) or new_object_id()
-    with runtime.database.begin_keeping_faults() as connection:
-        session = login(
-            connection,
+    try:
+        session = await password_login(
+            runtime.database,
             runtime.settings,
+            runtime.login_slots,
             org=org,
             app=caller.app,
             email=body.get("email", body.get("username")),
             password=body.get("password"),
             fingerprint=fingerprint,
         )
+    except RetryLater as refused:
+        response = fault_response(refused)
+        response.headers["Retry-After"] = str(refused.retry_after_seconds)
+        return response
     request.state.csrf_token = session.csrf_token
     response = document(account_json(session.account))
     secure = request.url.scheme == "https"

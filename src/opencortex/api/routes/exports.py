@@ -1,7 +1,9 @@
 """``/exports``: create, list, read, cancel, delete exports and download their archives.
 
-Administrators only, on every route. Downloads stream the decrypted archive with Range support;
-``Accept: application/json`` returns the facet with a freshly minted signed ``url`` instead.
+Administrators only, on every route. Each route parses the request, calls one export operation
+(``exports.operations``) and wraps what comes back. Downloads stream the decrypted archive with
+Range support; ``Accept: application/json`` returns the facet with a freshly minted signed
+``url`` instead.
 """
 
 from __future__ import annotations
@@ -19,11 +21,11 @@ from opencortex.api.paging import parse_cursor
 from opencortex.api.query_args import _integer
 from opencortex.api.responses import document, listing, result
 from opencortex.attachments.signed_urls import signed_url
-from opencortex.exports import service
-from opencortex.exports.jobs import READY, export_json
+from opencortex.exports import operations
+from opencortex.exports.jobs import ExportJob, export_json
+from opencortex.exports.operations import StoredDownload
 from opencortex.ids import ROLE_ADMINISTRATOR
 from opencortex.runtime import Runtime
-from opencortex.store.audit import record_audit
 
 router = APIRouter()
 
@@ -34,66 +36,52 @@ def list_exports_route(request: Request, caller: AdministratorDep, runtime: Runt
     limit = _integer(arguments.get("limit"), "limit", 1, 1000, default=100)
     skip = _integer(arguments.get("skip"), "skip", 0, 500_000, default=0)
     starting_after = parse_cursor(arguments.get("startingAfter"), "startingAfter")
-    with runtime.database.connect() as connection:
-        rows, has_more = service.list_exports(connection, caller.org["id"], limit=limit, skip=skip,
-                                              starting_after=starting_after, state=arguments.get("state"))
+    jobs, has_more = operations.list_exports(runtime, caller.org["id"], limit=limit, skip=skip,
+                                             starting_after=starting_after, state=arguments.get("state"))
     events = _wants_events(request)
-    return listing([_shown(runtime, request, caller.org, row, events) for row in rows], has_more)
+    return listing([_shown(runtime, request, caller.org, job, events) for job in jobs], has_more)
 
 
 @router.post("/{org}/v2/exports")
 def create_export_route(request: Request, caller: AdministratorDep, runtime: RuntimeDep,
                         body: JSONBodyDep) -> Response:
-    with runtime.database.begin() as connection:
-        row = service.create(connection, runtime, caller.org, caller.principal.account_id, body)
-        record_audit(connection, caller.org["id"], "export.create", f"/exports/{row['id']}",
-                     principal=caller.principal.account_id, details={"objects": row["params"]["objects"]})
-    return document(_shown(runtime, request, caller.org, row, False))
+    job = operations.create(runtime, caller.org, caller.principal.account_id, body)
+    return document(_shown(runtime, request, caller.org, job, False))
 
 
 @router.get("/{org}/v2/exports/{export_id}")
 def read_export_route(export_id: str, request: Request, caller: AdministratorDep, runtime: RuntimeDep) -> Response:
-    with runtime.database.connect() as connection:
-        row = service.get_export(connection, caller.org["id"], export_id)
-    return document(_shown(runtime, request, caller.org, row, _wants_events(request)))
+    job = operations.get(runtime, caller.org["id"], export_id)
+    return document(_shown(runtime, request, caller.org, job, _wants_events(request)))
 
 
 @router.post("/{org}/v2/exports/{export_id}/cancel")
 def cancel_export_route(export_id: str, request: Request, caller: AdministratorDep, runtime: RuntimeDep) -> Response:
-    with runtime.database.begin() as connection:
-        row = service.request_cancel(connection, caller.org["id"], export_id)
-        record_audit(connection, caller.org["id"], "export.cancel", f"/exports/{export_id}",
-                     principal=caller.principal.account_id)
-    return document(_shown(runtime, request, caller.org, row, False))
+    job = operations.cancel(runtime, caller.org["id"], export_id, principal=caller.principal.account_id)
+    return document(_shown(runtime, request, caller.org, job, False))
 
 
 @router.delete("/{org}/v2/exports/{export_id}")
 def delete_export_route(export_id: str, caller: AdministratorDep, runtime: RuntimeDep) -> Response:
-    service.delete(runtime, caller.org["id"], export_id, principal=caller.principal.account_id)
+    operations.delete(runtime, caller.org["id"], export_id, principal=caller.principal.account_id)
     return result(True)
 
 
 @router.get("/{org}/v2/exports/{export_id}/dataFile")
 def read_data_file(export_id: str, request: Request, caller: AdministratorDep, runtime: RuntimeDep) -> Response:
-    with runtime.database.connect() as connection:
-        row = service.get_export(connection, caller.org["id"], export_id)
-    if row["state"] != READY or row["data_file"] is None:
-        raise faults.export_not_ready(path=f"/exports/{export_id}/dataFile")
-    return document(_facet_with_url(runtime, request, caller.org, row, caller.principal.account_id))
+    job = operations.ready_export(runtime, caller.org["id"], export_id, path=f"/exports/{export_id}/dataFile")
+    return document(_facet_with_url(runtime, request, caller.org, job, caller.principal.account_id))
 
 
 @router.get("/{org}/v2/exports/{export_id}/dataFile/content")
 def download_data_file(export_id: str, request: Request, caller: AdministratorDep, runtime: RuntimeDep) -> Response:
-    with runtime.database.connect() as connection:
-        row = service.get_export(connection, caller.org["id"], export_id)
-    if row["state"] != READY or row["data_file"] is None:
-        raise faults.export_not_ready(path=f"/exports/{export_id}/dataFile/content")
+    path = f"/exports/{export_id}/dataFile/content"
     if wants_json(request):
-        return document(_facet_with_url(runtime, request, caller.org, row, caller.principal.account_id))
-    with runtime.database.begin() as connection:
-        record_audit(connection, caller.org["id"], "export.download", f"/exports/{export_id}/dataFile/content",
-                     principal=caller.principal.account_id, details={"via": caller.method})
-    return download_response(request, _download(runtime, row))
+        job = operations.ready_export(runtime, caller.org["id"], export_id, path=path)
+        return document(_facet_with_url(runtime, request, caller.org, job, caller.principal.account_id))
+    archive = operations.download_archive(runtime, caller.org["id"], export_id, path=path,
+                                          principal=caller.principal.account_id, via=caller.method)
+    return download_response(request, _download(runtime, archive))
 
 
 @router.get("/{org}/v2/exports/{export_id}/files")
@@ -101,37 +89,23 @@ def list_export_files(export_id: str, request: Request, caller: AdministratorDep
     """Files an export stored beside its archive (``exportFiles`` with ``zipFiles: false``)."""
     skip = _integer(request.query_params.get("skip"), "skip", 0, 9_999_999_999, default=0)
     limit = _integer(request.query_params.get("limit"), "limit", 1, 999, default=100)
-    with runtime.database.connect() as connection:
-        row = service.get_export(connection, caller.org["id"], export_id)
-    shown = export_json(row).get("files") or []
+    shown = operations.stored_files(runtime, caller.org["id"], export_id)
     return listing(shown[skip:skip + limit], len(shown) > skip + limit)
 
 
 @router.get("/{org}/v2/exports/{export_id}/files/{number}")
 def download_export_file(export_id: str, number: str, request: Request, caller: AdministratorDep,
                          runtime: RuntimeDep) -> Response:
-    if len(number) != 10 or not number.isdigit():
-        raise faults.invalid_argument("invalid file specification", path=number)
-    with runtime.database.connect() as connection:
-        row = service.get_export(connection, caller.org["id"], export_id)
-    facet = next((item for item in row["files"] or [] if item["name"] == number), None)
-    if facet is None:
-        raise faults.file_not_found("File not found.", path=f"/exports/{export_id}/files/{number}")
     if wants_json(request):
-        return document({key: value for key, value in facet.items() if key != "key"})
-    with runtime.database.begin() as connection:
-        record_audit(connection, caller.org["id"], "export.file.download", facet["path"],
-                     principal=caller.principal.account_id)
-    store = runtime.file_store
-    return download_response(request, Download(store=store, key=facet["key"], size=facet["size"], md5=facet["ETag"],
-                                               mime=facet["mime"] or "application/octet-stream",
-                                               filename=f"{number}{facet['originalPath']}"))
+        return document(operations.stored_file(runtime, caller.org["id"], export_id, number))
+    stored = operations.download_stored_file(runtime, caller.org["id"], export_id, number,
+                                             principal=caller.principal.account_id)
+    return download_response(request, _download(runtime, stored))
 
 
-def _download(runtime: Runtime, row: dict[str, Any]) -> Download:
-    facet = row["data_file"]
-    return Download(store=runtime.file_store, key=service.archive_key(row["id"], row["attempts"]),
-                    size=facet["size"], md5=facet["ETag"], mime=facet["mime"], filename=facet["filename"])
+def _download(runtime: Runtime, stored: StoredDownload) -> Download:
+    return Download(store=runtime.file_store, key=stored.key, size=stored.size, md5=stored.md5, mime=stored.mime,
+                    filename=stored.filename)
 
 
 def _resolve_signed(runtime: Runtime, org: dict[str, Any], parts: list[str], viewer: Viewer) -> Download:
@@ -140,33 +114,28 @@ def _resolve_signed(runtime: Runtime, org: dict[str, Any], parts: list[str], vie
         raise faults.route_not_found(path="/" + "/".join(parts))
     if ROLE_ADMINISTRATOR not in viewer.roles:
         raise faults.access_denied("Administrators only.")
-    with runtime.database.begin() as connection:
-        row = service.get_export(connection, org["id"], parts[1])
-        if row["state"] != READY or row["data_file"] is None:
-            raise faults.export_not_ready(path="/" + "/".join(parts))
-        record_audit(connection, org["id"], "export.download", "/" + "/".join(parts), principal=viewer.account_id,
-                     details={"via": "signed-url"})
-    return _download(runtime, row)
+    archive = operations.download_archive(runtime, org["id"], parts[1], path="/" + "/".join(parts),
+                                          principal=viewer.account_id, via="signed-url")
+    return _download(runtime, archive)
 
 
 register_signed_source("exports", _resolve_signed)
 
 
-def _facet_with_url(runtime: Runtime, request: Request, org: dict[str, Any], row: dict[str, Any],
+def _facet_with_url(runtime: Runtime, request: Request, org: dict[str, Any], job: ExportJob,
                     principal: str) -> dict[str, Any]:
-    facet = dict(row["data_file"])
+    facet = dict(job.data_file or {})
     facet["url"] = signed_url(runtime.master_key, base_url=str(request.base_url), org=org, path=facet["path"],
                               principal=principal, lifetime_seconds=runtime.settings.signed_url_seconds)
     return facet
 
 
-def _shown(runtime: Runtime, request: Request, org: dict[str, Any], row: dict[str, Any],
-           events: bool) -> dict[str, Any]:
+def _shown(runtime: Runtime, request: Request, org: dict[str, Any], job: ExportJob, events: bool) -> dict[str, Any]:
     """The export, its ``dataFile`` carrying a signed ``url`` minted for the caller."""
-    shown = export_json(row, include_events=events)
+    shown = export_json(job, include_events=events)
     if "dataFile" in shown:
         principal = request.state.caller.principal.account_id
-        shown["dataFile"] = _facet_with_url(runtime, request, org, row, principal)
+        shown["dataFile"] = _facet_with_url(runtime, request, org, job, principal)
     return shown
 
 

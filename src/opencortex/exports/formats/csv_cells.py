@@ -689,7 +689,7 @@ def _converter(
     pick_ints = picker([at for _, at in ints])
     pick_bools = picker([at for _, at in bools])
     pick_floats = picker([at for _, at in floats])
-    text_of_bool = _BOOLEANS.__getitem__
+    text_of_bool: Callable[[Any], str] = _BOOLEANS.__getitem__
 
     def convert(v: list[Any]) -> list[str]:
         if ints:

@@ -38,9 +38,9 @@ from typing import IO, Any
 
 import orjson
 
-from opencortex.exports.formats import CSV
 from opencortex.exports.formats.csv_cells import FORMULA_STARTS, ColumnTree, Layout, header_order, picker, quote
 
+MEDIA_TYPE = "text/csv"
 BOM = b"\xef\xbb\xbf"
 _CHUNK = 256 * 1024  # bytes of CSV gathered before a chunk is handed to the zip entry
 
@@ -63,14 +63,18 @@ class CsvOptions:
     """Start with a UTF-8 byte-order mark, so Excel reads the file as UTF-8."""
     formula_guard: bool = False
     """Prefix ``'`` to text cells starting with ``= + - @``, tab or CR (OWASP CSV injection)."""
+    dictionary: bool = False
+    """Add ``dictionary.csv`` (column, type, label) after the data entry."""
 
     def to_json(self) -> dict[str, bool]:
-        return {"bom": self.bom, "formulaGuard": self.formula_guard}
+        """The export's ``csv`` property (``{bom, formulaGuard, dictionary}``), as stored and shown."""
+        return {"bom": self.bom, "formulaGuard": self.formula_guard, "dictionary": self.dictionary}
 
     @classmethod
     def from_json(cls, value: Mapping[str, Any] | None) -> CsvOptions:
         value = value or {}
-        return cls(bom=bool(value.get("bom", False)), formula_guard=bool(value.get("formulaGuard", False)))
+        return cls(bom=bool(value.get("bom", False)), formula_guard=bool(value.get("formulaGuard", False)),
+                   dictionary=bool(value.get("dictionary", False)))
 
 
 def guard_text(text: str, options: CsvOptions) -> str:
@@ -81,7 +85,7 @@ def guard_text(text: str, options: CsvOptions) -> str:
 
 
 class CsvWriter:
-    media_type = CSV
+    media_type = MEDIA_TYPE
     extension = "csv"
 
     def __init__(self, options: CsvOptions | None = None, *, spill_dir: str | Path | None = None) -> None:

@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from opencortex.exports.formats import JSON, compact_encoded, encode_document
+from opencortex.exports.counting import JsonArrayCounter
+from opencortex.exports.formats.format import ExportFormat, FormatWriter, compact_encoded, encode_document
+
+if TYPE_CHECKING:
+    from opencortex.exports.formats.csv_writer import CsvOptions
+
+MEDIA_TYPE = "application/json"
 
 
 class JsonArrayWriter:
-    media_type = JSON
+    media_type = MEDIA_TYPE
     extension = "json"
 
     def __init__(self) -> None:
@@ -37,3 +44,10 @@ class JsonArrayWriter:
         lead = b",\n" if self.records else b"[\n"
         self.records += len(encoded)
         return lead + b",\n".join(encoded)
+
+
+def _open_writer(options: CsvOptions | None, spill_dir: str | Path | None) -> FormatWriter:
+    return JsonArrayWriter()
+
+
+JSON_FORMAT = ExportFormat(MEDIA_TYPE, "json", _open_writer, JsonArrayCounter, accepts_encoded=True)

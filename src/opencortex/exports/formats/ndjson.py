@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from opencortex.exports.formats import NDJSON, compact_encoded, encode_document
+from opencortex.exports.counting import NdjsonCounter
+from opencortex.exports.formats.format import ExportFormat, FormatWriter, compact_encoded, encode_document
+
+if TYPE_CHECKING:
+    from opencortex.exports.formats.csv_writer import CsvOptions
+
+MEDIA_TYPE = "application/x-ndjson"
 
 
 class NdjsonWriter:
-    media_type = NDJSON
+    media_type = MEDIA_TYPE
     extension = "ndjson"
 
     def __init__(self) -> None:
@@ -39,3 +46,10 @@ class NdjsonWriter:
             encoded.insert(0, b"")  # the newline that ends the previous batch's last line
         self.records += count
         return b"\n".join(encoded)
+
+
+def _open_writer(options: CsvOptions | None, spill_dir: str | Path | None) -> FormatWriter:
+    return NdjsonWriter()
+
+
+NDJSON_FORMAT = ExportFormat(MEDIA_TYPE, "ndjson", _open_writer, NdjsonCounter, accepts_encoded=True)
