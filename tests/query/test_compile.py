@@ -165,6 +165,46 @@ def test_regular_expressions(db: Database) -> None:
     assert found(db, data, {"c_str": {"$in": [{"$regex": "/^one/"}, "Smith"]}}) == [1, 6]
 
 
+def test_regex_classes_and_case_folding_are_ascii_on_both_databases(db: Database) -> None:
+    """What RE2 does differently by default (its \\s has no \\v, its i folds Unicode) is
+    written out so that both databases and the evaluator give the same rows."""
+    data = things(
+        {"c_str": "a\x0bb"},  # vertical tab
+        {"c_str": "\u212a"},  # KELVIN SIGN, which Unicode folds to k
+        {"c_str": "\u017f"},  # LONG S, which Unicode folds to s
+        {"c_str": "K"},
+        {"c_str": "_"},
+        {"c_str": "a\nb"},
+        {"c_str": "S"},
+    )
+    insert(db, data)
+    assert found(db, data, {"c_str": {"$regex": "/a\\sb/"}}) == [1, 6]
+    assert found(db, data, {"c_str": {"$regex": "/a[\\s]b/"}}) == [1, 6]
+    assert found(db, data, {"c_str": {"$regex": "/^\\S$/"}}) == [2, 3, 4, 5, 7]
+    assert found(db, data, {"c_str": {"$regex": "/^k$/i"}}) == [4]
+    assert found(db, data, {"c_str": {"$regex": "/^[j-l]$/i"}}) == [4]
+    assert found(db, data, {"c_str": {"$regex": "/^[Z-a]$/i"}}) == [5]  # _ is between Z and a
+    assert found(db, data, {"c_str": {"$regex": "/^[^a-z]$/i"}}) == [2, 3, 5]
+    assert found(db, data, {"c_str": {"$regex": "/^s$/i"}}) == [7]
+    assert found(db, data, {"c_str": {"$regex": "/a\\Db/"}}) == [1, 6]  # \\D matches a newline
+    assert found(db, data, {"c_str": {"$regex": "/a[^x]b/"}}) == [1]  # [^...] does not
+
+
+def test_patterns_a_backtracking_engine_choked_on_match_as_written(db: Database) -> None:
+    data = things({"c_str": "a" * 20_000}, {"c_str": "a" * 19_999 + "b"}, {"c_str": "xaybzc"}, {"c_str": "abc"})
+    insert(db, data)
+    assert found(db, data, {"c_str": {"$regex": "/a.*b/"}}) == [2, 3, 4]
+    assert found(db, data, {"c_str": {"$regex": "/a.*b.*c/"}}) == [3, 4]
+    assert found(db, data, {"c_str": {"$regex": "/^a?b?c?a*$/"}}) == [1, 4]
+
+
+def test_a_hundred_regexes_in_one_in(db: Database) -> None:
+    """The most a query may hold: still one statement on both databases."""
+    data = things({"c_str": "x042"}, {"c_str": "y"}, {"c_str": "x100"})
+    insert(db, data)
+    assert found(db, data, {"c_str": {"$in": [{"$regex": f"/^x{index:03d}$/"} for index in range(100)]}}) == [1]
+
+
 def test_dates_in_the_body_and_in_columns(db: Database) -> None:
     moment = datetime(2024, 5, 1, 12, 0, 0, 123456, tzinfo=UTC)
     data = things(

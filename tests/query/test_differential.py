@@ -23,7 +23,7 @@ SCHEMA = thing_schema()
 MISSING = object()
 
 # Small pools make matches likely; the random parts catch what the pools miss.
-WORDS = ["", "a", "ab", "B", "b", "abc", "é", "É", "日本", "a\nb", "Zed", "x y", "\t"]
+WORDS = ["", "a", "ab", "B", "b", "abc", "é", "É", "日本", "a\nb", "Zed", "x y", "\t", "K", "\u212a", "a\x0bb"]
 text = st.one_of(
     st.sampled_from(WORDS),
     st.text(st.characters(exclude_categories=("Cs",), exclude_characters="\x00"), max_size=5),
@@ -105,6 +105,12 @@ PATTERNS = [
     "/A|b/",
     "/\\bab/",
     "/日/",
+    "/a.*b/",
+    "/a.*b.*c/",  # refused before matching was linear
+    "/^k$/i",  # ASCII case folding: not the Kelvin sign
+    "/[j-l]/i",
+    "/a\\sb/",  # \s holds \v
+    "/^\\S+$/",
 ]
 regex = st.sampled_from(PATTERNS)
 TEXT_PATHS = ["c_str", "c_name.c_first", "c_docs.c_label", "c_mixed", "c_tags", "c_docs.c_tags", "type"]

@@ -156,7 +156,7 @@ def test_within_takes_cortex_center_and_radius() -> None:
 def test_regex_is_parsed_once() -> None:
     node = parse({"c_str": {"$regex": "/^sm/i"}})
     assert isinstance(node, Regex)
-    assert node.pattern.python == "(?ai)^sm" and node.pattern.postgres == "(?pi)^sm"
+    assert node.pattern.re2 == "^[sS][mM]" and node.pattern.postgres == "(?pi)^sm"
 
 
 # Faults: properties
@@ -363,10 +363,10 @@ def test_regex_length_limit() -> None:
         ("/(a|ab)+c/", "must start with different characters"),
         ("/(\\d+-)+x/", "may not contain another quantifier"),
         ("/x(a?){10}/", "must not be able to match nothing"),
-        ("/a.*b.*c/", "at most one open-ended repetition"),
-        ("/\\s*a\\s*b\\s*c/", "at most one open-ended repetition"),
-        ("/^a.*b.*c.*d/", "at most one open-ended repetition"),
-        ("/xa?b?c?d?e?f?g?y/", "more than 64 combinations"),
+        ("/a.{255}.{2}/", "more than 256 characters"),
+        ("/(?:ab){129}/", "more than 256 characters"),
+        ("/[a-z]{200,}x{57}/", "more than 256 characters"),
+        ("/(?:a|b{255})c/", "more than 256 characters"),
         ("/(a)\\1/", "backreferences"),
         ("/(?=a)b/", "lookaround"),
         ("/(?<n>a)/", "lookaround and named groups"),
@@ -393,6 +393,29 @@ def test_regex_length_limit() -> None:
 )
 def test_regex_faults(pattern: str, reason: str) -> None:
     assert_fault({"c_str": {"$regex": pattern}}, path="c_str", reason=reason)
+
+
+@pytest.mark.parametrize(
+    "pattern",
+    ["/a.*b.*c/", "/\\s*a\\s*b\\s*c/", "/^a.*b.*c.*d/", "/xa?b?c?d?e?f?g?y/", "/a.{255}/", "/(?:ab){128}/",
+     "/[a-z]{255,}/", "/.*foo.*/"],
+)
+def test_patterns_only_a_backtracking_engine_would_choke_on_are_accepted(pattern: str) -> None:
+    """Matching is linear now (see ``regex/__init__``): many ``.*`` or optional parts are fine."""
+    node = parse({"c_str": {"$regex": pattern}})
+    assert isinstance(node, Regex) and node.pattern.source == pattern
+
+
+def test_regex_count_and_width_per_query() -> None:
+    hundred = [{"$regex": f"/x{index}/"} for index in range(100)]
+    assert parse({"c_str": {"$in": hundred}}) is not None
+    assert_fault({"c_str": {"$in": [*hundred, {"$regex": "/y/"}]}}, path="c_str",
+                 reason="at most 100 regular expressions")
+    widest = {"$or": [{"c_str": {"$regex": "/a.{255}/"}}, {"c_tags": {"$regex": "/b.{255}/"}}]}  # 256 + 256
+    assert parse(widest) is not None
+    assert_fault({"$and": [widest, {"c_name.c_first": {"$regex": "/c/"}}]}, path="c_name.c_first",
+                 reason="may span at most 512 characters")
+    assert parse(widest, limits=QueryLimits(max_regex_width=600)) is not None
 
 
 def test_regex_must_be_a_string() -> None:

@@ -15,6 +15,7 @@ import orjson
 from opencortex import faults
 from opencortex.instances.service import Instances, ListQuery
 from opencortex.model.objects import find_object
+from opencortex.query.parse import where_document
 
 
 def read_list(owner: Instances, instance_id: str, prop: Any, query: ListQuery) -> tuple[list[dict[str, Any]], bool]:
@@ -24,9 +25,7 @@ def read_list(owner: Instances, instance_id: str, prop: Any, query: ListQuery) -
         raise faults.source_object_not_found(path=prop.name)
     listed = Instances(owner.connection, owner.dialect, owner.org_id, source, owner.viewer)
     condition = list_condition(prop, instance_id)
-    given = query.where
-    if isinstance(given, str):
-        given = orjson.loads(given) if given.strip() else None
+    given = where_document(query.where)  # decoded and checked as a plain list's (not a 500)
     combined = {"$and": [condition, given]} if given else condition
     return listed.list_page(replace(query, where=combined))
 

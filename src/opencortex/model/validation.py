@@ -106,9 +106,9 @@ def validate_create_reference(
     if given_type is not MISSING and type_name is not None and given_type != type_name:
         problems.add(faults.invalid_value("type does not match the requested type.", path="type"))
     chosen = type_name if type_name is not None else (None if given_type is MISSING else given_type)
-    before = len(problems.faults)
+    before = problems.total
     properties = _properties(definition, chosen, problems)
-    type_failed = len(problems.faults) > before
+    type_failed = problems.total > before
     fields = _without_system(
         body, problems, ignore=_type_names(definition, properties) if type_failed else frozenset()
     )
@@ -191,6 +191,9 @@ def _type_names(definition: ObjectDefinition, chosen: Mapping[str, PropertyDefin
 
 
 def _without_system(body: dict[str, Any], problems: Problems, ignore: frozenset[str]) -> dict[str, Any]:
+    """``body`` (a private copy) without system properties, each refused, nor ``ignore``d keys."""
+    if not any(key in body for key in SYSTEM_PROPERTIES) and not any(key in body for key in ignore):
+        return body  # the common case, and a huge body is not walked in Python
     fields: dict[str, Any] = {}
     for key, value in body.items():
         if key in SYSTEM_PROPERTIES:

@@ -71,8 +71,9 @@ class Pattern:
     """A checked regular expression, rendered once for each engine that runs it."""
 
     source: str  # "/pattern/flags" as written
-    python: str  # for Python's re (the evaluator and SQLite's REGEXP), flags inline
+    re2: str  # for RE2 (the evaluator and SQLite's REGEXP), flags inline
     postgres: str  # for PostgreSQL's ~ operator (ARE syntax), options inline
+    width: int  # places an automaton tracks for it (regex.budget.width): its cost per character
 
 
 @dataclass(frozen=True)

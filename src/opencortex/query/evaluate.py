@@ -10,10 +10,9 @@ are ISO strings; ``created``/``updated`` may be datetimes or ISO strings.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
-from functools import lru_cache, total_ordering
+from functools import total_ordering
 from typing import Any
 
 from opencortex.query.ast import (
@@ -34,6 +33,7 @@ from opencortex.query.ast import (
     Within,
 )
 from opencortex.query.geo import point_within
+from opencortex.query.regex.matching import search
 from opencortex.query.schema import QueryableProperty
 from opencortex.query.values import ORDERED_TEXT_TYPES, is_number, parse_iso_datetime
 
@@ -103,10 +103,10 @@ def _leaf(node: Node, value: Any) -> bool:
         return _compare(node.field, node.op, value, node.value)
     if isinstance(node, In):
         return any(_compare(node.field, "$eq", value, option) for option in node.values) or (
-            isinstance(value, str) and any(_search(pattern.python, value) for pattern in node.patterns)
+            isinstance(value, str) and any(search(pattern.re2, value) for pattern in node.patterns)
         )
     if isinstance(node, Regex):
-        return isinstance(value, str) and _search(node.pattern.python, value)
+        return isinstance(value, str) and search(node.pattern.re2, value)
     if isinstance(node, Size):
         return isinstance(value, list) and len(value) == node.size
     if isinstance(node, Within):
@@ -163,15 +163,6 @@ def _is_point(value: Any) -> bool:
     return (
         isinstance(coordinates, list) and len(coordinates) >= 2 and all(is_number(c) for c in coordinates[:2])
     )
-
-
-@lru_cache(maxsize=256)
-def _compiled(pattern: str) -> re.Pattern[str]:
-    return re.compile(pattern)
-
-
-def _search(pattern: str, value: str) -> bool:
-    return _compiled(pattern).search(value) is not None
 
 
 def _sort_value(prop: QueryableProperty, instance: dict[str, Any]) -> Any:

@@ -61,14 +61,23 @@ def parse_where(
     allowed_restricted: Collection[str] = ("*",),
 ) -> Node | None:
     """The validated AST of ``where``, or None when there is no condition at all."""
+    document = where_document(where, limits)
+    if document is None:
+        return None
+    return _WhereParser(schema, limits, allowed_restricted).expression(document, depth=1, prefix="")
+
+
+def where_document(
+    where: str | dict[str, Any] | None, limits: QueryLimits = DEFAULT_LIMITS
+) -> dict[str, Any] | None:
+    """The JSON object ``where`` holds (decoded if it is text), or None when it holds no
+    condition; faults as ``parse_where`` for text that is not JSON or not an object."""
     document = load_json_argument(where, "where", limits) if isinstance(where, str) else where
     if document is None:
         return None
     if not isinstance(document, dict):
         raise faults.query_invalid("where must be a JSON object.")
-    if not document:
-        return None
-    return _WhereParser(schema, limits, allowed_restricted).expression(document, depth=1, prefix="")
+    return document or None
 
 
 def parse_sort(
@@ -119,6 +128,8 @@ class _WhereParser:
         self.limits = limits
         self.allowed_restricted = frozenset(allowed_restricted)
         self.conditions = 0
+        self.patterns = 0
+        self.pattern_width = 0
 
     # Expressions: objects whose keys are property paths or logical operators.
 
@@ -309,7 +320,20 @@ class _WhereParser:
         self.require_type(field, "$regex", frozenset({"String"}))
         if not isinstance(value, str):
             raise faults.query_invalid("$regex expects a string /pattern/flags.", path=field.path)
-        return parse_regex(value, max_length=self.limits.max_regex_length, path=field.path)
+        pattern = parse_regex(value, max_length=self.limits.max_regex_length, path=field.path)
+        self.patterns += 1
+        self.pattern_width += pattern.width
+        if self.patterns > self.limits.max_regex_patterns:
+            raise faults.query_invalid(
+                f"A query may hold at most {self.limits.max_regex_patterns} regular expressions.", path=field.path
+            )
+        if self.pattern_width > self.limits.max_regex_width:
+            raise faults.query_invalid(
+                f"Regular expressions too costly to run together: written out, those of one query may span "
+                f"at most {self.limits.max_regex_width} characters.",
+                path=field.path,
+            )
+        return pattern
 
     def require_type(self, field: Field, op: str, types: frozenset[str]) -> None:
         if field.type not in types:

@@ -1,8 +1,9 @@
 """SQL functions the compiled queries need on SQLite, registered on every connection.
 
 - ``regexp(pattern, value)``: SQLite parses ``X REGEXP Y`` but ships no implementation. Ours
-  runs Python's ``re`` on the Python rendering of a checked pattern (``regex.py``), which has
-  the same meaning as the PostgreSQL rendering, so both databases match the same rows.
+  runs RE2 on the RE2 rendering of a checked pattern (``query.regex``), which has the same
+  meaning as the PostgreSQL rendering, so both databases match the same rows. RE2 matches in
+  linear time and releases the GIL meanwhile: a query over long values cannot hold the server.
 - ``sin``, ``cos``: used by ``$within``. SQLite has them when built with
   ``SQLITE_ENABLE_MATH_FUNCTIONS`` (most builds since 3.35); older builds get Python's.
 
@@ -13,13 +14,13 @@ to connection checkouts, so connections already in the pool are covered too.
 from __future__ import annotations
 
 import math
-import re
 import sqlite3
-from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import Engine, event
 from sqlalchemy.pool import ConnectionPoolEntry
+
+from opencortex.query.regex.matching import search
 
 _INSTALLED = "opencortex_query_functions"
 
@@ -45,12 +46,7 @@ def regexp(pattern: str, value: Any) -> bool:
     """``value REGEXP pattern``: false for NULL and non-text values."""
     if not isinstance(value, str) or not isinstance(pattern, str):
         return False
-    return _compiled(pattern).search(value) is not None
-
-
-@lru_cache(maxsize=256)
-def _compiled(pattern: str) -> re.Pattern[str]:
-    return re.compile(pattern)
+    return search(pattern, value)
 
 
 def _math(function: Any) -> Any:

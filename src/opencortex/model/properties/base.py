@@ -195,8 +195,7 @@ class PropertyDefinition:
             if "defaultValue" in data and not local:
                 prop.default = prop._parse_default(data["defaultValue"], f"{path}.defaultValue", local)
         if local:
-            for fault in local.faults:
-                problems.add(fault)
+            problems.absorb(local)
             return None
         return prop
 
@@ -299,6 +298,10 @@ class PropertyDefinition:
     def _coerce_array(self, value: Any, path: str, ctx: WriteContext, previous: Any) -> list[Any]:
         if not isinstance(value, list):
             raise faults.invalid_value("An array is expected.", path=path)
+        if len(value) > self.options["maxItems"] and not self.options["maxShift"]:
+            # Refused whatever its elements hold: checking (and reporting) each of a huge array
+            # would only make the answer slow and long.
+            raise faults.max_allowed(f"At most {self.options['maxItems']} items are allowed.", path=path)
         problems = Problems()
         cleaned: list[Any] = []
         for index, item in enumerate(value):
@@ -312,9 +315,7 @@ class PropertyDefinition:
             if ok:
                 cleaned.append(result)
         problems.raise_if_any()
-        if len(cleaned) > self.options["maxItems"]:
-            if not self.options["maxShift"]:
-                raise faults.max_allowed(f"At most {self.options['maxItems']} items are allowed.", path=path)
+        if len(cleaned) > self.options["maxItems"]:  # only with maxShift (see above)
             cleaned = cleaned[len(cleaned) - self.options["maxItems"] :]  # drop the oldest
         if len(cleaned) < self.options["minItems"]:
             raise faults.min_items(f"At least {self.options['minItems']} items are required.", path=path)

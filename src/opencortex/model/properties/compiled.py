@@ -39,6 +39,7 @@ from opencortex.model.properties.scalars import (
     NumberProperty,
     ObjectIdProperty,
     StringProperty,
+    indexed_text_fits,
 )
 
 
@@ -177,9 +178,9 @@ def _array_writer(prop: PropertyDefinition, element: Writer, needs_path: bool, c
             if null_ok:
                 return None
             raise SlowPath(path)
-        if type(value) is not list:
+        if type(value) is not list or (len(value) > max_items and not max_shift):
             raise SlowPath(path)
-        cleaned = []
+        cleaned: list[Any] = []
         append = cleaned.append
         for index, item in enumerate(value):
             if item is None:
@@ -229,13 +230,14 @@ def _element_writer(prop: PropertyDefinition, null_ok: bool) -> tuple[Writer, bo
         return _object_id(prop, null_ok), False
     if kind is GeometryProperty and prop.options.get("geoType", "Point") == "Point":
         return (_point_or_null if null_ok else _point), False
-    if kind is DocumentProperty and "_id" not in prop.properties:
-        return _document(prop, null_ok)  # type: ignore[arg-type]
+    if kind is DocumentProperty and isinstance(prop, DocumentProperty) and "_id" not in prop.properties:
+        return _document(prop, null_ok)
     return None
 
 
-def _other(value: Any, path: str, null_ok: bool) -> None:
-    """A value that is not the writer's type: null when null is stored as null, else refused."""
+def _other(value: Any, path: str, null_ok: bool) -> Any:
+    """A value that is not the writer's type: null when null is stored as null, else refused.
+    (Typed ``Any``: writers return what it returns, which is always None.)"""
     if value is None and null_ok:
         return None
     raise SlowPath(path)
@@ -244,7 +246,16 @@ def _other(value: Any, path: str, null_ok: bool) -> None:
 def _string(prop: PropertyDefinition, null_ok: bool) -> Writer:
     options = prop.options
     trim, lower, upper = bool(options.get("trim")), bool(options.get("lowercase")), bool(options.get("uppercase"))
+    indexed = prop.indexed
     if not (trim or lower or upper):
+        if indexed:
+            def plain_indexed(value: Any, path: str, ctx: WriteContext) -> str | None:
+                if type(value) is str and "\x00" not in value and indexed_text_fits(value):
+                    return value
+                return _other(value, path, null_ok)
+
+            return plain_indexed
+
         def plain(value: Any, path: str, ctx: WriteContext) -> str | None:
             if type(value) is str and "\x00" not in value:
                 return value
@@ -261,7 +272,7 @@ def _string(prop: PropertyDefinition, null_ok: bool) -> Writer:
             value = value.lower()
         if upper:
             value = value.upper()
-        if "\x00" in value:
+        if "\x00" in value or (indexed and not indexed_text_fits(value)):
             raise SlowPath(path)
         return value
 

@@ -28,22 +28,37 @@ def write_fields(
     creating = not isinstance(previous, Mapping)
     result: dict[str, Any] = {} if creating else dict(previous)
     failed: set[str] = set()  # keys already reported: "required" on top would only repeat it
-    for key, value in body.items():
+
+    def write(key: str, prop: PropertyDefinition, value: Any) -> None:
         path = child_path(prefix, key)
-        prop = properties.get(key)
-        if prop is None:
-            problems.add(faults.property_not_found(f"{key} is not a property here.", path=path))
-            continue
         denial = _write_denial(prop, creating, result.get(key))
         if denial is not None:
             problems.add(denial(path))
             failed.add(key)
-            continue
+            return
         ok, cleaned = problems.attempt(prop.coerce, value, path, ctx, result.get(key, MISSING))
         if ok:
             result[key] = cleaned
         else:
             failed.add(key)
+
+    seen: list[str] = []
+    for position, (key, value) in enumerate(body.items()):
+        prop = properties.get(key)
+        if prop is not None:
+            seen.append(key)
+            write(key, prop, value)
+        elif not problems.full:
+            problems.add(faults.property_not_found(f"{key} is not a property here.", path=child_path(prefix, key)))
+        else:
+            # Past the fault cap (a body of 740,000 unknown keys...): count the unknown keys left
+            # without a fault (or even a look) each, and still check the known ones, whose
+            # faults are only counted.
+            known = [name for name in properties if name in body and name not in seen]
+            problems.count(faults.property_not_found, len(body) - position - len(known))
+            for name in known:
+                write(name, properties[name], body[name])
+            break
     if creating:
         for key, prop in properties.items():
             if key not in result and not prop.virtual:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from decimal import Decimal
 from typing import Any
 
 from opencortex import faults
@@ -10,6 +11,7 @@ from opencortex.model.problems import child_path
 from opencortex.model.properties import options as read
 from opencortex.model.properties.base import PropertyDefinition, WriteContext
 from opencortex.model.properties.options import Option
+from opencortex.model.properties.scalars import MAX_INDEXED_BYTES
 
 MAX_POINTS = 1000
 
@@ -40,6 +42,12 @@ class GeometryProperty(PropertyDefinition):
         positions = [
             _position(point, child_path(coordinates_path, index)) for index, point in enumerate(coordinates)
         ]
+        if self.indexed and (size := _index_text_size(positions)) > MAX_INDEXED_BYTES:
+            raise faults.too_large(
+                f"An indexed MultiPoint holds at most {MAX_INDEXED_BYTES} bytes as text (this one has "
+                f"{size}): use fewer points or shorter coordinates.",
+                path=coordinates_path,
+            )
         return {"type": geo_type, "coordinates": positions}
 
 
@@ -58,3 +66,10 @@ def _position(value: Any, path: str) -> list[float | int]:
 
 def _is_number(value: Any) -> bool:
     return not isinstance(value, bool) and isinstance(value, int | float) and math.isfinite(value)
+
+
+def _index_text_size(positions: list[list[float | int]]) -> int:
+    """About the bytes of a MultiPoint in PostgreSQL's index (jsonb as text, numbers in plain
+    notation: 1e-7 is 0.0000001); a Point never comes near the limit."""
+    numbers = sum(len(format(Decimal(repr(axis)), "f")) for position in positions for axis in position)
+    return len('{"type": "MultiPoint", "coordinates": []}') + numbers + 6 * len(positions)

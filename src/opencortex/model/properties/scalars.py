@@ -18,12 +18,39 @@ from opencortex.model.properties.options import Option
 MAX_SAFE_INTEGER = 2**53 - 1
 # Values the server can supply at run time for an ObjectId default (the caller passes them in).
 PRINCIPAL_ENV = frozenset({"ac.principal", "ac.originalPrincipal", "req._id", "req.client._id", "script._id"})
+# A value of an indexed property (each element of an array) is an index entry. PostgreSQL's
+# B-tree entries hold at most 2,704 bytes (with the instance's _id), and a character takes up
+# to 4 bytes of UTF-8, so a limit in characters could not keep every value storable (1,024
+# Chinese characters are 3,072 bytes): indexed Strings (and MultiPoint Geometries, as text)
+# are limited in bytes, the same on both databases.
+MAX_INDEXED_BYTES = 2048
 
 
 def check_text(value: str, path: str) -> str:
     # PostgreSQL's jsonb cannot hold U+0000; refuse it here rather than fail in the database.
     if "\x00" in value:
         raise faults.invalid_value("Strings cannot contain NUL characters.", path=path)
+    return value
+
+
+def indexed_text_fits(value: str) -> bool:
+    """True when ``value`` is short enough for an indexed property (``MAX_INDEXED_BYTES``)."""
+    if len(value) <= MAX_INDEXED_BYTES // 4:  # whatever its characters
+        return True
+    return len(value) <= MAX_INDEXED_BYTES and utf8_length(value) <= MAX_INDEXED_BYTES
+
+
+def utf8_length(value: str) -> int:
+    return len(value) if value.isascii() else len(value.encode("utf-8", "surrogatepass"))
+
+
+def check_indexed_text(value: str, path: str) -> str:
+    if not indexed_text_fits(value):
+        raise faults.invalid_string(
+            f"An indexed string holds at most {MAX_INDEXED_BYTES} bytes of UTF-8 text "
+            f"(this one has {utf8_length(value)}).",
+            path=path,
+        )
     return value
 
 
@@ -63,6 +90,8 @@ class StringProperty(PropertyDefinition):
             value = value.lower()
         if self.options.get("uppercase"):
             value = value.upper()
+        if self.indexed:
+            check_indexed_text(value, path)
         return check_text(value, path)
 
 
