@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: run test install install-test bench lint clean
+.PHONY: run test install install-test install-dev bench lint clean
 
 $(BIN)/python:
 	@test -n "$(PYTHON)" || { echo "OpenCortex needs Python 3.11 or newer (python3 on PATH)"; exit 1; }
@@ -21,8 +21,14 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	@touch $(VENV)/.installed $@
 
+# The linters pinned in the `dev` extra, so every machine and CI run gives the same verdict.
+$(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[test,dev]'
+	@touch $(VENV)/.installed $(VENV)/.installed-test $@
+
 install: $(VENV)/.installed
 install-test: $(VENV)/.installed-test
+install-dev: $(VENV)/.installed-dev
 
 run: install
 	$(BIN)/opencortex demo
@@ -36,10 +42,9 @@ BENCH_ARGS ?= --docs 100000 --db sqlite --runs 3
 bench: install-test
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
-lint: install-test
-	$(BIN)/python -m pip install --quiet ruff mypy
-	$(BIN)/ruff check src tests
-	$(BIN)/mypy
+# Both run, so one report shows every ruff and every mypy error; either fails the target.
+lint: install-dev
+	@status=0; $(BIN)/ruff check src tests || status=1; $(BIN)/mypy || status=1; exit $$status
 
 clean:
 	rm -rf $(VENV) .cache .pytest_cache

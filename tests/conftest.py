@@ -62,9 +62,10 @@ class _PostgresRun:
             connection.exec_driver_sql(
                 "TRUNCATE " + ", ".join(f'"{table}"' for table in self.tables) + " CASCADE"
             )
-            # Indexes that the model creates for indexed properties belong to the data, too.
+            # Indexes that the model creates for indexed properties belong to the data, too. (``_``
+            # is escaped: as a LIKE wildcard it also matched the schema's ix_documents_owner.)
             for (index,) in connection.exec_driver_sql(
-                "SELECT indexname FROM pg_indexes WHERE schemaname = 'public' AND indexname LIKE 'ix_doc_%%'"
+                "SELECT indexname FROM pg_indexes WHERE schemaname = 'public' AND indexname LIKE 'ix\\_doc\\_%%'"
             ):
                 connection.exec_driver_sql(f'DROP INDEX IF EXISTS "{index}"')
 

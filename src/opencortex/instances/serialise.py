@@ -20,12 +20,12 @@ from opencortex import faults
 from opencortex.acl.entries import OWNER, read_entries
 from opencortex.acl.levels import Access
 from opencortex.acl.viewer import Viewer
-from opencortex.clock import iso
 from opencortex.instances.selection import Selection
+from opencortex.instances.system_properties import SYSTEM_PROPERTY_NAMES, ValuesRenderer, values_renderer
 from opencortex.model.definitions import ObjectDefinition
 from opencortex.model.properties import PropertyDefinition
 
-SYSTEM_PROPERTIES = ("_id", "object", "type", "created", "updated", "owner", "creator", "updater", "access")
+SYSTEM_PROPERTIES = SYSTEM_PROPERTY_NAMES  # what documents show of them: ``instances.system_properties``
 MAX_EXPAND_DEPTH = 3
 
 # Loads instances of another object for expansion: (object name, ids, viewer, selection, depth,
@@ -66,6 +66,7 @@ class DocumentPlan:
     properties: list[_PropertyPlan] = field(default_factory=list)
     system: tuple[str, ...] = SYSTEM_PROPERTIES
     _resolve: Callable[[str | None, Any], int] | None = field(default=None, repr=False)
+    _system_values: tuple[tuple[str, ...], ValuesRenderer] | None = field(default=None, repr=False)
 
     @classmethod
     def build(
@@ -107,10 +108,18 @@ class DocumentPlan:
                        depth: int = 0) -> list[dict[str, Any]]:
         """Documents for a page of ``documents`` rows, with every expansion filled in."""
         pending: list[PendingExpansion] = []
-        out = [self._serialise_row(row, pending) for row in rows]
+        system = self.system_values()
+        out = [self._serialise_row(row, system, pending) for row in rows]
         if pending:
             self.fill_expansions(pending, expand, depth)
         return out
+
+    def system_values(self) -> ValuesRenderer:
+        """``render(row, access)``: the system properties this plan shows, from a row."""
+        compiled = self._system_values
+        if compiled is None or compiled[0] != self.system:
+            compiled = self._system_values = (self.system, values_renderer(self.system, self.definition.name))
+        return compiled[1]
 
     def expands(self) -> bool:
         """Whether serialising reads other instances (references to expand, at any depth)."""
@@ -130,16 +139,10 @@ class DocumentPlan:
             self._resolve = self.viewer.access_resolver(self.definition.settings)
         return max(self._resolve(owner, instance_acl), self.grant)
 
-    def _serialise_row(self, row: Mapping[str, Any], pending: list[PendingExpansion]) -> dict[str, Any]:
+    def _serialise_row(self, row: Mapping[str, Any], system: ValuesRenderer,
+                       pending: list[PendingExpansion]) -> dict[str, Any]:
         access = self.access_of(row)
-        if self.system is SYSTEM_PROPERTIES:
-            document = _all_system_values(row, self.definition.name, access)
-        else:
-            document = {}
-            for key in self.system:
-                value = _system_value(key, row, self.definition, access)
-                if value is not None or key in ("updated",):
-                    document[key] = value
+        document = system(row, access)
         body = row["body"]
         self._fill(document, body, self.properties, access, row["owner"], pending)
         return document
@@ -296,34 +299,3 @@ def _all_properties(definition: ObjectDefinition, type_name: str | None) -> dict
         for name, prop in object_type.properties.items():
             merged.setdefault(name, prop)
     return merged
-
-
-def _all_system_values(row: Mapping[str, Any], object_name: str, access: int) -> dict[str, Any]:
-    """Every system property at once: the same as ``_system_value`` over ``SYSTEM_PROPERTIES``,
-    written out because it runs once per document of every export."""
-    document: dict[str, Any] = {"_id": row["id"], "object": object_name}
-    if row.get("type") is not None:
-        document["type"] = row["type"]
-    document["created"] = iso(row["created"])
-    document["updated"] = iso(row["updated"])
-    for key in ("owner", "creator", "updater"):
-        if row.get(key):
-            document[key] = {"_id": row[key], "object": "account"}
-    document["access"] = int(access)
-    return document
-
-
-def _system_value(key: str, row: Mapping[str, Any], definition: ObjectDefinition, access: int) -> Any:
-    if key == "_id":
-        return row["id"]
-    if key == "object":
-        return definition.name
-    if key == "type":
-        return row.get("type")
-    if key in ("created", "updated"):
-        return iso(row[key])
-    if key in ("owner", "creator", "updater"):
-        return {"_id": row[key], "object": "account"} if row.get(key) else None
-    if key == "access":
-        return int(access)
-    return None

@@ -4,7 +4,7 @@ The ordinary serialiser (``DocumentPlan``) builds a new dict for every document,
 property, and the writer encodes it; for a million documents that was most of an export's time.
 Yet for most plans the serialised document is just the system properties followed by the stored
 body's properties. A ``SplicePlan`` writes ``{"_id":…,"access":7`` as text from the row's
-columns and then, per row, does the least that gives the same bytes as
+columns (``instances.system_properties``) and then, per row, does the least that gives the same bytes as
 ``orjson.dumps(plan.serialise_rows(...))``:
 
 - **splice** (SQLite only): the stored JSON text is appended as it is. SQLite keeps the text
@@ -29,13 +29,11 @@ never depends on which path a row took (tests compare both, row by row).
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
 
-from opencortex.clock import iso
-from opencortex.instances.raw_rows import ACL, BODY, CREATED, CREATOR, ID, OWNER, TYPE, UPDATED, UPDATER, RawRow, to_row
+from opencortex.instances.raw_rows import ACL, BODY, OWNER, RawRow, to_row
 from opencortex.instances.serialise import (
     SYSTEM_PROPERTIES,
     DocumentPlan,
@@ -44,12 +42,11 @@ from opencortex.instances.serialise import (
     _PropertyPlan,
     serialises_as_stored,
 )
+from opencortex.instances.system_properties import is_plain, raw_text_renderer, raw_values_renderer
 from opencortex.model.properties import PropertyDefinition
 
 _SHAPES_LIMIT = 1024  # distinct key tuples remembered per plan (and per Document property)
-_ACCOUNTS_LIMIT = 4096  # distinct (owner, creator, updater) texts remembered per plan
 _JSON_OPTIONS = orjson.OPT_NON_STR_KEYS
-_UTC_OFFSET = timedelta(0)
 
 # What a top-level key needs (see ``_Shapes.judge``).
 _CHECK, _REWRITE, _EXPAND = range(3)
@@ -161,11 +158,12 @@ class SplicePlan:
         self.shapes = shapes
         self.min_access = min_access
         self._splice_text = splice_text
-        self._object = orjson.dumps(plan.definition.name).decode()
+        # The plan's system properties, as a dict (``documents``) or as text (``encode_rows``).
+        self._system_values = raw_values_renderer(plan.system, plan.definition.name)
+        self._system = raw_text_renderer(plan.system, plan.definition.name)
         self._full_access = plan.viewer.full_access
         # A full-access viewer's access is the same for every row.
         self._access = plan.access_for(None, None) if self._full_access else None
-        self._accounts: dict[tuple[Any, Any, Any], str | None] = {}
         self.spliced = 0
         """Rows whose stored text was used as it is (the rest were re-encoded or took the ordinary path)."""
 
@@ -282,9 +280,10 @@ class SplicePlan:
             system.update(body if in_order else {name: body[name] for name in shapes.names if name in body})
             body = system
         else:
-            head = self._system(row, access)
-            if head is None:
+            text = self._system(row, access)
+            if text is None:
                 return None
+            head = text
             if self._splice_text and not rebuilt and (spliceable or substitutions is not None):
                 shown = stored if spliceable else _substituted(stored, body, substitutions)
                 # orjson never writes a raw line break; text that has one is re-encoded, so that
@@ -314,68 +313,6 @@ class SplicePlan:
             return body
         return (head, body) if expanding else _joined(head, body)
 
-    def _system_values(self, row: RawRow, access: int) -> dict[str, Any] | None:
-        """``_all_system_values`` of the row, with the checks and date forms of ``_system``."""
-        identifier, created, updated = row[ID], _iso(row[CREATED]), row[UPDATED]
-        if created is None or not _plain(identifier):
-            return None
-        if updated is not None:
-            updated = _iso(updated)
-            if updated is None:
-                return None
-        document: dict[str, Any] = {"_id": identifier, "object": self.plan.definition.name}
-        if row[TYPE] is not None:
-            document["type"] = row[TYPE]
-        document["created"], document["updated"] = created, updated
-        for key, index in (("owner", OWNER), ("creator", CREATOR), ("updater", UPDATER)):
-            if row[index]:
-                document[key] = {"_id": row[index], "object": "account"}
-        document["access"] = int(access)
-        return document
-
-    def _system(self, row: RawRow, access: int) -> str | None:
-        """``_all_system_values`` of the row as JSON text without its closing brace."""
-        identifier, created, updated = row[ID], row[CREATED], row[UPDATED]
-        # ``_iso`` inlined for SQLite's text, the common case.
-        if type(created) is str and len(created) == 26 and created[10] == " " and created[19] == ".":
-            created = f"{created[:10]}T{created[11:23]}Z"
-        else:
-            created = _iso(created)
-            if created is None:
-                return None
-        if not (type(identifier) is str and identifier.isascii() and identifier.isalnum()):  # _plain
-            return None
-        if updated is None:
-            updated_text = "null"
-        else:
-            updated_iso = _iso(updated)
-            if updated_iso is None:
-                return None
-            updated_text = f'"{updated_iso}"'
-        kind = row[TYPE]
-        kind_text = "" if kind is None else ',"type":' + orjson.dumps(kind).decode()
-        key = (row[OWNER], row[CREATOR], row[UPDATER])
-        accounts = self._accounts.get(key, "")
-        if accounts == "":
-            accounts = _accounts_text(key)
-            if len(self._accounts) < _ACCOUNTS_LIMIT:
-                self._accounts[key] = accounts
-        if accounts is None:
-            return None
-        return (f'{{"_id":"{identifier}","object":{self._object}{kind_text},"created":"{created}",'
-                f'"updated":{updated_text}{accounts},"access":{int(access)}')
-
-
-def _accounts_text(accounts: tuple[Any, Any, Any]) -> str | None:
-    """The owner, creator and updater of ``_all_system_values`` as JSON text (None: not plain ids)."""
-    text = ""
-    for key, account in zip(("owner", "creator", "updater"), accounts, strict=True):
-        if account:
-            if not _plain(account):
-                return None
-            text += f',"{key}":{{"_id":"{account}","object":"account"}}'
-    return text
-
 
 def _substituted(text: str, body: dict[str, Any], substitutions: tuple[tuple[str, str, str], ...]) -> str | None:
     """The stored text with each single Reference's id written as ``{"_id":…,"object":…}``, or
@@ -386,7 +323,7 @@ def _substituted(text: str, body: dict[str, Any], substitutions: tuple[tuple[str
             continue  # null either way
         # The key occurs exactly once, so it is the top-level one, followed by its value (the
         # substring cannot occur inside a string value: its quotes would be escaped).
-        if type(value) is not str or not _plain(value) or text.count(key) != 1:
+        if type(value) is not str or not is_plain(value) or text.count(key) != 1:
             return None
         replaced = text.replace(f'{key}"{value}"', f'{key}{{"_id":"{value}","object":{source}}}', 1)
         if len(replaced) == len(text):
@@ -399,22 +336,3 @@ def _joined(head: str, body: dict[str, Any]) -> bytes:
     if not body:
         return (head + "}").encode()
     return head.encode() + b"," + orjson.dumps(body, option=_JSON_OPTIONS)[1:]
-
-
-def _iso(stored: Any) -> str | None:
-    """``clock.iso`` of a stored date: a datetime (PostgreSQL), or SQLAlchemy's SQLite text
-    ('2026-11-28 19:37:21.051280'), sliced rather than parsed."""
-    if type(stored) is str:
-        if len(stored) != 26 or stored[10] != " " or stored[19] != ".":
-            return None
-        return f"{stored[:10]}T{stored[11:23]}Z"
-    if isinstance(stored, datetime):
-        if stored.utcoffset() == _UTC_OFFSET:  # PostgreSQL in a UTC session: half the work of ``iso``
-            return stored.isoformat(timespec="milliseconds")[:23] + "Z"
-        return iso(stored)
-    return None
-
-
-def _plain(identifier: Any) -> bool:
-    """Needs no JSON escaping (ObjectIds always; anything else takes the ordinary path)."""
-    return type(identifier) is str and identifier.isascii() and identifier.isalnum()
