@@ -49,7 +49,16 @@ def app_routes(routes: list[Any], prefix: str = "") -> Iterator[tuple[str, str]]
                 yield method, prefix + route.path
 
 
-ROUTES = sorted(set(app_routes(create_app(Settings(data_dir=Path("var"), database_url="sqlite://")).routes)))
+# The API's routes; the admin console's pages (/{org}/console) get the same treatment in
+# tests/web/test_console_isolation.py.
+ROUTES = sorted(route for route in set(app_routes(create_app(Settings(data_dir=Path("var"),
+                                                                      database_url="sqlite://")).routes))
+                if route[1].startswith("/{org}/v2"))
+
+# Routes outside every org, by design: no org in the URL, no credentials, nothing about any org.
+# GET /health (for load balancers; tests/api/test_health.py) is the only one. A new route outside
+# /{org}/ fails test_org_less_routes_are_known until it is listed here, with its reason.
+ORG_LESS = {("GET", "/health")}
 
 # How each path parameter is filled: with B's id (or name) for it. A route with any other
 # parameter fails this test until it is added here.
@@ -144,7 +153,10 @@ def fill(template: str, values: dict[str, str]) -> str:
     return "/".join(parts)
 
 
-def body_for(template: str, b: OrgFixture) -> Any:
+def body_for(template: str, b: OrgFixture, method: str = "POST") -> Any:
+    if method == "PATCH":  # Cortex's operations array; below a path, the value set there
+        return [{"op": "set", "value": "changed by acme"}] if "{path" in template else \
+            [{"op": "set", "path": "c_name", "value": "changed by acme"}]
     if "{path" in template:
         return "changed by acme"
     return {"c_name": "changed by acme", "label": "Changed by acme", "email": "cross.org@acme.test",
@@ -166,10 +178,28 @@ def test_every_route_has_its_parameters() -> None:
         fill(template, dict.fromkeys(PARAMETERS, "x"))
 
 
+def test_org_less_routes_are_known() -> None:
+    every = set(app_routes(create_app(Settings(data_dir=Path("var"), database_url="sqlite://")).routes))
+    assert {(method, path) for method, path in every if not path.startswith("/{org}/")} == ORG_LESS
+
+
+@pytest.mark.parametrize(("method", "path"), sorted(ORG_LESS))
+def test_org_less_routes_show_no_org(two_orgs: Orgs, method: str, path: str) -> None:
+    """Whatever credentials come with it, an org-less route shows nothing of B's (or A's)."""
+    stolen = {"Cookie": f"{SESSION_COOKIE}={two_orgs.a_session.http.cookies.get(SESSION_COOKIE)}",
+              "Authorization": f"Bearer {two_orgs.a_token}", "Medable-Client-Key": two_orgs.b.session_app.key}
+    for headers in ({}, stolen):
+        response = two_orgs.http.request(method, path, headers=headers)
+        assert response.status_code == 200, response.text
+        check_response(two_orgs, response, "", names_b=False)
+        assert two_orgs.a.code not in response.text and two_orgs.a.admin["email"] not in response.text
+    assert two_orgs.b_rows() == two_orgs.b_baseline
+
+
 @pytest.mark.parametrize(("method", "template"), ROUTES, ids=[f"{method} {path}" for method, path in ROUTES])
 def test_org_a_cannot_reach_org_b(two_orgs: Orgs, method: str, template: str) -> None:
     orgs, a, b = two_orgs, two_orgs.a, two_orgs.b
-    body = body_for(template, b) if method in ("POST", "PUT") else None
+    body = body_for(template, b, method) if method in ("POST", "PUT", "PATCH") else None
     sent = json.dumps(body) if body is not None else ""
     with ExitStack() as stack:
         # Logging out ends the session it is called with: that route gets a session of its own.

@@ -10,9 +10,11 @@ from fastapi import FastAPI
 from opencortex import __version__
 from opencortex.api.errors import install_fault_handlers
 from opencortex.api.middleware import BodyLimit, ContentDigest, CortexHeaders
-from opencortex.api.routes import accounts, auth_certs, exports, files, instances, logs, objects, org, uploads
+from opencortex.api.routes import accounts, auth_certs, exports, files, health, instances, logs, objects, org, uploads
+from opencortex.api.slashes import TrailingSlashes
 from opencortex.runtime import Runtime
 from opencortex.settings import Settings
+from opencortex.web.mount import mount_console
 
 
 def create_app(settings: Settings | None = None, *, runtime: Runtime | None = None) -> FastAPI:
@@ -35,10 +37,12 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         docs_url=None,
         redoc_url=None,
         openapi_url=None,
+        redirect_slashes=False,  # the API never redirects; api.slashes answers "/x/" as "/x"
     )
     if runtime is not None:
         app.state.runtime = runtime
     install_fault_handlers(app)
+    app.include_router(health.router)  # GET /health: outside every org, no credentials
     # Signed file links first: they carry their own credentials, whatever path they name.
     app.include_router(files.signed_router)
     # instances last: it claims every first path segment the others do not. Just before it, file
@@ -54,7 +58,9 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
                 if len(route.path.split("/")) > 3 and route.path.split("/")[3]
             }
     app.state.builtin_segments = frozenset(builtin_segments)
+    mount_console(app)  # the admin console's pages, at /{org}/console
     max_body = (runtime.settings if runtime else settings or Settings.from_env()).max_body_bytes
+    app.add_middleware(TrailingSlashes)
     app.add_middleware(BodyLimit, max_bytes=max_body)
     app.add_middleware(ContentDigest)
     app.add_middleware(CortexHeaders)

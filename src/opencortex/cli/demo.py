@@ -2,13 +2,16 @@
 
 The demo password is random on first run and kept in ``<data_dir>/demo-credentials.json``
 (mode 0600), so that running the command again prints credentials that still work. If that
-file is gone, or the password was changed, the demo administrator gets a fresh password.
+file is gone, or the password was changed, the demo administrator gets a fresh password. The
+demo app (``opencortex.demo.app``) signs as the administrator; an older data folder's app is
+brought up to date, and what changed is said on standard error.
 """
 
 from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,16 +20,16 @@ import click
 from opencortex.attachments.demo_images import attach_demo_images
 from opencortex.cli.context import CommandContext, pass_context
 from opencortex.cli.output import emit, json_option
+from opencortex.demo.app import ensure_demo_app
 from opencortex.demo.load import DEMO_PATIENTS, ensure_study
 from opencortex.model.accounts import create_account, find_account_by_email, set_account_password
-from opencortex.model.apps import app_secret, create_app, list_apps, random_alphanumeric, set_app_enabled
+from opencortex.model.apps import random_alphanumeric
 from opencortex.model.orgs import create_org, find_org
 from opencortex.model.passwords import verify_password
 from opencortex.runtime import Runtime
 
 DEMO_ORG = "demo"
 DEMO_EMAIL = "admin@demo.opencortex.local"
-DEMO_APP = "Demo"
 
 
 @click.command("demo")
@@ -35,7 +38,7 @@ DEMO_APP = "Demo"
 def demo_command(context: CommandContext, as_json: bool) -> None:
     """Create (or find) the demo org and print working credentials."""
     runtime = context.runtime
-    credentials = ensure_demo(runtime)
+    credentials = ensure_demo(runtime, notify=lambda line: click.echo(line, err=True))
     with runtime.database.connect() as connection:
         org = find_org(connection, DEMO_ORG)
         admin = find_account_by_email(connection, org["id"], DEMO_EMAIL) if org else None
@@ -46,9 +49,11 @@ def demo_command(context: CommandContext, as_json: bool) -> None:
     settings = runtime.settings
     url = f"http://{settings.host}:{settings.port}"
     credentials["url"] = url
+    credentials["consoleUrl"] = f"{url}/{DEMO_ORG}/console"
     emit(as_json, credentials, [
         "OpenCortex demo",
         f"  URL:        {url}/{DEMO_ORG}/v2",
+        f"  Console:    {credentials['consoleUrl']}",
         f"  Org code:   {DEMO_ORG}",
         f"  Email:      {credentials['email']}",
         f"  Password:   {credentials['password']}",
@@ -60,7 +65,9 @@ def demo_command(context: CommandContext, as_json: bool) -> None:
     ])
 
 
-def ensure_demo(runtime: Runtime) -> dict[str, Any]:
+def ensure_demo(runtime: Runtime, notify: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Create or repair the demo org, administrator and app; their credentials. ``notify`` hears
+    what was changed in an existing demo app."""
     stored_path = runtime.settings.data_dir / "demo-credentials.json"
     stored = _read_stored(stored_path)
     with runtime.database.begin() as connection:
@@ -69,25 +76,21 @@ def ensure_demo(runtime: Runtime) -> dict[str, Any]:
         password = stored.get("password", "")
         if account is None:
             password = random_alphanumeric(20)
-            create_account(connection, org["id"], email=DEMO_EMAIL, password=password, roles=["administrator"],
-                           first_name="Demo", last_name="Administrator")
+            account = create_account(connection, org["id"], email=DEMO_EMAIL, password=password,
+                                     roles=["administrator"], first_name="Demo", last_name="Administrator")
         elif not password or not verify_password(account["password_hash"], password):
             password = random_alphanumeric(20)
             set_account_password(connection, org["id"], account["id"], password)
-        app = next((row for row in list_apps(connection, org["id"]) if row["name"] == DEMO_APP), None)
-        if app is None:
-            # One app for every mode: password sessions (with CSRF), signed requests, tokens.
-            app, _key, _secret = create_app(connection, runtime.master_key, org["id"], name=DEMO_APP,
-                                            signing=True, sessions=True)
-        if not app["enabled"]:
-            set_app_enabled(connection, org["id"], app["id"], True)
+        app = ensure_demo_app(connection, runtime.master_key, org["id"], account)
     _write_stored(stored_path, {"email": DEMO_EMAIL, "password": password})
+    if app.changes and notify is not None:
+        notify(f"Updated the demo app {app.key} for this version: " + "; ".join(app.changes) + ".")
     return {
         "org": DEMO_ORG,
         "email": DEMO_EMAIL,
         "password": password,
-        "apiKey": app["key"],
-        "apiSecret": app_secret(runtime.master_key, app),
+        "apiKey": app.key,
+        "apiSecret": app.secret,
     }
 
 
