@@ -7,7 +7,7 @@ one ``DocumentPlan``. Every statement is scoped by org and object.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, cast
 
@@ -79,11 +79,13 @@ class Instances:
                 schema.properties[path] = replace(prop, readable=False)
         return schema
 
-    def condition(self, where: Node | None, sort_keys: Sequence[tuple[QueryableProperty, int]] = ()) -> Any:
-        """Which instances a list (or scan, or count) covers: the visible ones, matching
-        ``where``, and only those where the viewer can read every property that ``where`` and
-        ``sort`` name, so that no query can match or order on values a read would hide."""
-        named = set(_named_paths(where)) | {prop.path for prop, _ in sort_keys if prop.column is None}
+    def condition(self, where: Node | None, sort_keys: Sequence[tuple[QueryableProperty, int]] = (),
+                  named: Iterable[str] = ()) -> Any:
+        """Which instances a list (or scan, or count, or pipeline) covers: the visible ones,
+        matching ``where``, and only those where the viewer can read every property that
+        ``where``, ``sort`` (and ``named``: what a pipeline reads) name, so that no query can
+        match, order or aggregate on values a read would hide."""
+        named = set(_named_paths(where)) | {prop.path for prop, _ in sort_keys if prop.column is None} | set(named)
         return sa.and_(
             access_filter(self.viewer, self.definition.settings, self.dialect, VISIBLE),
             *(self._readable_condition(path) for path in sorted(named)),
@@ -137,6 +139,12 @@ class Instances:
         if query.ending_before:
             rows.reverse()
         return plan.serialise_rows(rows, self.load_expanded), has_more
+
+    def total(self, query: ListQuery) -> int:
+        """How many instances the list covers over all its pages (``total=true``)."""
+        whole = replace(query, skip=0, starting_after=None, ending_before=None)
+        statement = sa.select(sa.func.count()).select_from(self.select(whole).order_by(None).subquery())
+        return int(self.connection.execute(statement).scalar_one())
 
     def scan(self, where: str | dict[str, Any] | None, batch_size: int = 1000) -> Iterator[list[dict[str, Any]]]:
         """Every visible instance matching ``where``, oldest first, in keyset-paged batches of rows."""

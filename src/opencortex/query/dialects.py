@@ -132,7 +132,7 @@ class SqliteJson:
 
     def regex(self, text: ColumnElement[Any], pattern: Pattern) -> ColumnElement[bool]:
         # X REGEXP Y calls regexp(Y, X): see sqlite_functions.install_sqlite_functions.
-        return text.op("REGEXP", return_type=sa.Boolean)(sa.literal(pattern.python))
+        return text.op("REGEXP", return_type=sa.Boolean)(sa.literal(pattern.re2))
 
     def array_length(self, location: Location) -> ColumnElement[Any]:
         json_type = self._json_type(location)
@@ -154,6 +154,16 @@ class SqliteJson:
         """``coordinates[index]`` of a GeoJSON value as a float, or NULL when it is not a number."""
         point = self.child(location, ("coordinates", index))
         return sa.case((self.is_kind(point, "number"), self.value(point)))
+
+    def unwound(self, location: Location) -> tuple[FromClause, Location, ColumnElement[Any], ColumnElement[bool]]:
+        """The array at ``location`` as a table to join, one row per element (a pipeline's
+        ``$unwind``): the table, one element, its position, and an "is an array" guard."""
+        table = (
+            sa.func.json_each(self._container(location), _literal(f"'{sqlite_path(location.keys)}'"))
+            .table_valued("value", "type", "key")
+            .alias()
+        )
+        return table, Location(table.c.value, element=table), table.c.key, self.is_kind(location, "array")
 
     def _container(self, location: Location) -> Any:
         if location.element is not None and not location.keys:
@@ -227,6 +237,18 @@ class PostgresJson:
         array = sa.case((self.is_kind(location, "array"), value), else_=_literal("'[]'::jsonb"))
         table = sa.func.jsonb_array_elements(array).table_valued("value").render_derived().alias()
         return table, Location(table.c.value), sa.true()
+
+    def unwound(self, location: Location) -> tuple[FromClause, Location, ColumnElement[Any], ColumnElement[bool]]:
+        """``SqliteJson.unwound``: ``jsonb_array_elements`` numbered ``WITH ORDINALITY``."""
+        value = self.jsonb(location)
+        array = sa.case((self.is_kind(location, "array"), value), else_=_literal("'[]'::jsonb"))
+        table = (
+            sa.func.jsonb_array_elements(array)
+            .table_valued("value", with_ordinality="ordinality")
+            .render_derived()
+            .alias()
+        )
+        return table, Location(table.c.value), table.c.ordinality, sa.true()
 
     def contains(self, location: Location, value: Any) -> ColumnElement[bool]:
         """``jsonb @> '[value]'``: the array holds an element equal to ``value`` (a GIN index can answer)."""

@@ -6,25 +6,30 @@ plural name. Every handler goes through ``Instances``, where access control live
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import replace
 from typing import Any
 
 from fastapi import APIRouter, Request
 from sqlalchemy import Connection
-from starlette.responses import Response
+from starlette.responses import Response, StreamingResponse
 
 from opencortex import faults
 from opencortex.acl.viewer import Viewer
 from opencortex.api.deps import CallerDep, JSONBodyDep, RuntimeDep
-from opencortex.api.query_args import list_query_from, selection_from
-from opencortex.api.responses import document, listing, result
+from opencortex.api.query_args import NDJSON, ListArguments, list_arguments, selection_from
+from opencortex.api.responses import JSONBody, document, listing, result
 from opencortex.api.routes.files import file_attachments, is_file_path, read_file
 from opencortex.auth.principal import Caller
+from opencortex.instances.aggregate import prepare_aggregation
+from opencortex.instances.list_source import list_source
+from opencortex.instances.patch import Operation, apply_operations, parse_operations, push_operations
 from opencortex.instances.paths import read_path
 from opencortex.instances.selection import Selection
 from opencortex.instances.serialise import SYSTEM_PROPERTIES
 from opencortex.instances.service import Instances
+from opencortex.instances.streaming import ndjson_lines, stream_list
 from opencortex.model.objects import find_object
 from opencortex.runtime import Runtime
 
@@ -50,14 +55,66 @@ def _service(runtime: Runtime, connection: Connection, caller: Caller, plural: s
 
 @router.get("/{org}/v2/{plural}")
 def list_instances(plural: str, request: Request, caller: CallerDep, runtime: RuntimeDep) -> Response:
-    query = list_query_from(request)
+    arguments = list_arguments(request)
+    if arguments.stream:
+        return _stream(request, runtime, caller, plural, lambda instances: _batches(instances, arguments))
     with instances_of(request, runtime, caller, plural, write=False) as instances:
+        return _list_response(instances, arguments)
+
+
+def _list_response(instances: Instances, arguments: ListArguments, where: dict[str, Any] | None = None) -> Response:
+    """A page of the list (or of its pipeline), with ``total`` when asked."""
+    query = arguments.query
+    if arguments.pipeline is not None:
+        aggregation = prepare_aggregation(instances, arguments.pipeline, selection=query.selection, where=where)
+        data, has_more = aggregation.page(query.skip, query.limit)
+        total = aggregation.total() if arguments.total else None
+    else:
         data, has_more = instances.list_page(query)
-    return listing(data, has_more)
+        total = instances.total(query) if arguments.total else None
+    if total is None:
+        return listing(data, has_more)
+    return JSONBody({"object": "list", "data": data, "hasMore": has_more, "total": total})
+
+
+def _batches(instances: Instances, arguments: ListArguments, where: dict[str, Any] | None = None
+             ) -> Iterator[list[Any]]:
+    """A streamed list's items in batches; everything is checked before the first is read."""
+    if arguments.total:
+        raise faults.query_invalid("total is not part of a streamed (NDJSON) list.", path="total")
+    query = arguments.query
+    if arguments.pipeline is not None:
+        aggregation = prepare_aggregation(instances, arguments.pipeline, selection=query.selection, where=where)
+        return aggregation.batches(query.skip, arguments.stream_limit)
+    return stream_list(instances, query, arguments.stream_limit)
+
+
+def _stream(request: Request, runtime: Runtime, caller: Caller, plural: str,
+            batches_of: Callable[[Instances], Iterator[list[Any]]]) -> Response:
+    """An NDJSON response over one read transaction, which stays open while the body streams."""
+    if plural in request.app.state.builtin_segments:
+        raise faults.method_not_allowed()
+    resources = ExitStack()
+    try:
+        connection = resources.enter_context(runtime.database.connect())
+        resources.enter_context(connection.begin())
+        batches = batches_of(_service(runtime, connection, caller, plural))
+    except BaseException:
+        resources.close()
+        raise
+    return StreamingResponse(_closing(ndjson_lines(batches), resources), media_type=NDJSON)
+
+
+def _closing(lines: Iterator[bytes], resources: ExitStack) -> Iterator[bytes]:
+    try:
+        yield from lines
+    finally:
+        resources.close()
 
 
 @router.post("/{org}/v2/{plural}")
-def create_instance(plural: str, request: Request, caller: CallerDep, runtime: RuntimeDep, body: JSONBodyDep) -> Response:
+def create_instance(plural: str, request: Request, caller: CallerDep, runtime: RuntimeDep,
+                    body: JSONBodyDep) -> Response:
     files = file_attachments(request, runtime, caller)
     with instances_of(request, runtime, caller, plural, write=True) as instances:
         created = instances.create(body)
@@ -84,8 +141,37 @@ def update_instance(plural: str, instance_id: str, request: Request, caller: Cal
     return document(updated)
 
 
+@router.patch("/{org}/v2/{plural}/{instance_id}")
+def patch_instance(plural: str, instance_id: str, request: Request, caller: CallerDep, runtime: RuntimeDep,
+                   body: JSONBodyDep) -> Response:
+    return _patch(request, runtime, caller, plural, instance_id, parse_operations(_operations(body)))
+
+
+@router.post("/{org}/v2/{plural}/{instance_id}")
+def push_instance(plural: str, instance_id: str, request: Request, caller: CallerDep, runtime: RuntimeDep,
+                  body: JSONBodyDep) -> Response:
+    """Cortex's push at the root: ``{array property: element(s), ...}``."""
+    return _patch(request, runtime, caller, plural, instance_id, push_operations(body))
+
+
+def _patch(request: Request, runtime: Runtime, caller: Caller, plural: str, instance_id: str,
+           operations: list[Operation]) -> Response:
+    files = file_attachments(request, runtime, caller)
+    with instances_of(request, runtime, caller, plural, write=True) as instances:
+        patched, written = apply_operations(instances, instance_id, operations)
+        patched = files.after_write(instances, instance_id, written, patched)
+    files.finish()
+    return document(patched)
+
+
+def _operations(body: Any) -> Any:
+    # An empty body reads as {} (json_body); the official client sends [] by default.
+    return [] if body == {} else body
+
+
 @router.delete("/{org}/v2/{plural}/{instance_id}")
-def delete_instance(plural: str, instance_id: str, request: Request, caller: CallerDep, runtime: RuntimeDep) -> Response:
+def delete_instance(plural: str, instance_id: str, request: Request, caller: CallerDep,
+                    runtime: RuntimeDep) -> Response:
     files = file_attachments(request, runtime, caller)
     with instances_of(request, runtime, caller, plural, write=True) as instances:
         instances.delete(instance_id)
@@ -105,10 +191,14 @@ def read_property(plural: str, instance_id: str, path: str, request: Request, ca
         if prop is None and parts[0] not in SYSTEM_PROPERTIES:
             raise faults.property_not_found(path=parts[0])
         if prop is not None and prop.type_name == "List":
-            from opencortex.instances.lists import read_list
-
-            data, has_more = read_list(instances, instance_id, prop, list_query_from(request))
-            return listing(data, has_more)
+            arguments = list_arguments(request)
+            if arguments.stream:
+                return _stream(request, runtime, caller, plural,
+                               lambda owner: _list_property_batches(owner, instance_id, prop, arguments))
+            listed, condition, query = list_source(instances, instance_id, prop, arguments.query)
+            if arguments.pipeline is not None:
+                return _list_response(listed, replace(arguments, query=query), where=condition)
+            return _list_response(listed, replace(arguments, query=query))
         selection = Selection(paths=((parts[0],),), include=frozenset({parts[0]}))
         try:
             document_ = instances.get(instance_id, selection)
@@ -131,6 +221,13 @@ def set_property(plural: str, instance_id: str, path: str, request: Request, cal
     return document(changed)
 
 
+@router.patch("/{org}/v2/{plural}/{instance_id}/{path:path}")
+def patch_property(plural: str, instance_id: str, path: str, request: Request, caller: CallerDep,
+                   runtime: RuntimeDep, body: JSONBodyDep) -> Response:
+    operations = parse_operations(_operations(body), _parts(path))
+    return _patch(request, runtime, caller, plural, instance_id, operations)
+
+
 @router.post("/{org}/v2/{plural}/{instance_id}/{path:path}")
 def push_property(plural: str, instance_id: str, path: str, request: Request, caller: CallerDep, runtime: RuntimeDep,
                   body: JSONBodyDep) -> Response:
@@ -145,7 +242,8 @@ def push_property(plural: str, instance_id: str, path: str, request: Request, ca
 
 
 @router.delete("/{org}/v2/{plural}/{instance_id}/{path:path}")
-def pull_property(plural: str, instance_id: str, path: str, request: Request, caller: CallerDep, runtime: RuntimeDep) -> Response:
+def pull_property(plural: str, instance_id: str, path: str, request: Request, caller: CallerDep,
+                  runtime: RuntimeDep) -> Response:
     parts = _parts(path)
     files = file_attachments(request, runtime, caller)
     with instances_of(request, runtime, caller, plural, write=True) as instances:
@@ -158,6 +256,14 @@ def pull_property(plural: str, instance_id: str, path: str, request: Request, ca
         files.after_write(instances, instance_id, parts[:1], None)
     files.finish()
     return result(changed)
+
+
+def _list_property_batches(owner: Instances, instance_id: str, prop: Any, arguments: ListArguments
+                           ) -> Iterator[list[Any]]:
+    listed, condition, query = list_source(owner, instance_id, prop, arguments.query)
+    if arguments.pipeline is not None:
+        return _batches(listed, replace(arguments, query=query), where=condition)
+    return _batches(listed, replace(arguments, query=query))
 
 
 def _parts(path: str) -> list[str]:
