@@ -116,6 +116,12 @@ method_not_allowed = FaultKind(
 )
 org_not_found = FaultKind("kNotFound", "cortex.notFound.org", 404, "Organization not found.")
 server_error = FaultKind("kError", "cortex.error.unspecified", 500, "An unexpected error occurred.")
+# The database stayed locked by other writers past its busy timeout (SQLite), or PostgreSQL gave
+# up on a lock (deadlock, lock timeout): nothing was written and the same request may simply be
+# sent again. Cortex's "tooBusy" family; the API adds Retry-After.
+database_busy = FaultKind(
+    "kTooBusy", "cortex.tooBusy.database", 503, "The server is busy writing other data; try again shortly."
+)
 
 # Apps and keys
 app_not_found = FaultKind("kNotFound", "cortex.notFound.app", 404, "Invalid application client api key.")
@@ -294,6 +300,12 @@ mime_mismatch = FaultKind(
 storage_limit_exceeded = FaultKind(
     "kRequestTooLarge", "cortex.tooLarge.storageLimit", 413, "The org's storage limit would be exceeded."
 )
+# The server's own storage ran out (ENOSPC, a disk quota, a full database file): not the org's
+# limit (storage_limit_exceeded) and not a bug, so 507 Insufficient Storage rather than 500. Its
+# message never names a path; the operator's log has the OS error.
+storage_full = FaultKind(
+    "kError", "cortex.error.storageFull", 507, "The server's storage is full; nothing was stored."
+)
 range_not_satisfiable = FaultKind(
     "kInvalidArgument", "cortex.invalidArgument.rangeNotSatisfiable", 416, "Requested range not satisfiable."
 )
@@ -311,6 +323,15 @@ export_failed = FaultKind("kError", "cortex.error.unspecified", 500, "The export
 export_not_ready = FaultKind(
     "kMediaNotReady", "cortex.accepted.mediaNotReady", 202, "The export is not ready yet.", name="fault"
 )
+# A download of an export that ended in error (failed or cancelled): it never gets an archive, so
+# a poller must stop, not wait (202). Like a failed facet (facet_failed): the resource's state,
+# not the request, is the problem. The export's own fault is its child.
+export_failed_no_archive = FaultKind(
+    "kError", "cortex.error.exportFailed", 409,
+    "The export ended in error and has no archive; create a new export.", name="fault",
+)
+# Past its expiresAt the archive is gone, even before the reaper deletes the record.
+export_expired = FaultKind("kExpired", "cortex.expired.export", 410, "The export has expired; its archive is deleted.")
 
 # Logs and scripts
 # A failed script run as a fault: it is the ``err`` of the run's Logs record and of the export's

@@ -56,3 +56,24 @@ def test_unknown_account(platform, http):
     client = admin_client(platform, http)
     assert_fault(client.get("accounts/000000000000000000000099"), "cortex.notFound.instance", 404)
     assert_fault(client.get("accounts/not-an-id"), "cortex.notFound.instance", 404)
+
+
+def test_account_property_paths_and_paths_selection(platform, http):
+    client = admin_client(platform, http)
+    assert client.get("accounts/me/name").json() == {"object": "result", "data": {"first": "Ada", "last": "Admin"}}
+    assert client.get("accounts/me/name/first").json() == {"object": "result", "data": "Ada"}
+    assert client.get("accounts/me/roles").json() == {"object": "list", "data": ["000000000000000000000004"],
+                                                      "hasMore": False}
+    provider = platform.provider["id"]
+    assert client.get(f"accounts/{provider}/email").json()["data"] == platform.provider["email"]
+    assert_fault(client.get("accounts/me/nothing"), "cortex.notFound.property", 404)
+    assert_fault(client.get("accounts/000000000000000000000099/email"), "cortex.notFound.instance", 404)
+    assert client.get("accounts/me?paths[]=email&paths[]=name.first").json() == {
+        "_id": platform.admin["id"], "object": "account", "email": platform.admin["email"], "name": {"first": "Ada"}}
+    assert_fault(client.get("accounts/me?paths[]=password"), "cortex.invalidArgument.unspecified", 400)
+
+    other = CortexClient(http, platform.code, platform.session_app.key)
+    other.http.cookies.clear()
+    other.login(platform.provider["email"])
+    assert other.get("accounts/me/email").json()["data"] == platform.provider["email"]
+    assert_fault(other.get(f"accounts/{platform.admin['id']}/email"), "cortex.accessDenied.unspecified", 403)

@@ -79,3 +79,34 @@ def test_unexpected_errors_become_500_faults_without_traces(platform, http, monk
     fault = assert_fault(response, "cortex.error.unspecified", 500)
     assert "secret internal detail" not in response.text and "Traceback" not in response.text
     assert fault["message"]
+
+
+def test_a_trailing_slash_is_the_same_path_never_a_redirect(platform, http):
+    """The framework answered ``/exports/`` with a 307 to ``/exports``; the official client does not
+    follow redirects, so the API answers as it would without the slash (faults included)."""
+    client = CortexClient(http, platform.code, platform.session_app.key)
+    client.login(platform.admin["email"])
+    for path in ("", "accounts/me", "exports", "objects"):
+        plain, slashed = client.get(path), client.get(path + "/")
+        assert slashed.status_code == plain.status_code == 200 and "location" not in slashed.headers
+        assert slashed.json()["object"] == plain.json()["object"]
+    assert client.get("accounts/me/").json()["_id"] == platform.admin["id"]
+    assert_fault(client.get("no/such/thing/"), "cortex.notFound.route", 404)
+    assert_fault(client.delete("accounts/login/"), "cortex.unsupportedOperation.method", 405)
+    created = client.post("objects/", json={"name": "c_thing", "label": "Thing", "createAcl": ["role.administrator"],
+                                            "defaultAcl": ["role.administrator.delete"], "properties": [
+        {"name": "c_name", "label": "Name", "type": "String"}]})
+    assert created.status_code == 200, created.text
+    thing = client.post("c_things/", json={"c_name": "slashed"})
+    assert thing.status_code == 200, thing.text
+    listed = client.get("c_things/")
+    assert listed.status_code == 200 and [doc["c_name"] for doc in listed.json()["data"]] == ["slashed"]
+    assert client.get(f"c_things/{thing.json()['_id']}/c_name/").json() == {"object": "result", "data": "slashed"}
+
+
+def test_a_signed_request_with_a_trailing_slash(platform, http):
+    """The official client signs the path without its trailing slash; the server checks it so too."""
+    signer = CortexClient(http, platform.code, platform.signing_app.key, platform.signing_app.secret)
+    response = signer.get("accounts/me/", signed=True)
+    assert response.status_code == 200, response.text
+    assert response.json()["_id"] == platform.admin["id"]

@@ -32,10 +32,29 @@ async function main() {
   results.password = {
     login: await outcome(password.post('/accounts/login', { email: config.email, password: config.password })),
     me: await outcome(password.get('/accounts/me')),
-    status: await outcome(password.get('/accounts/status', { query: { 'paths[]': '_id' } })),
-    logout: await outcome(password.post('/accounts/me/logout', {})),
-    afterLogout: await outcome(password.get('/accounts/me'))
+    name: await outcome(password.get('/accounts/me/name')),
+    status: await outcome(password.get('/accounts/status', { query: { 'paths[]': '_id' } }))
   }
+
+  // 1b. The Export API through the client's generic calls: create, list and filter, update,
+  // property paths, and the faults it must recognise as faults.
+  const created = await outcome(password.post('/exports', {
+    label: 'Client export', objects: 'c_patients', format: 'text/csv', paths: ['c_number']
+  }))
+  const id = created.ok ? created.value._id : '000000000000000000000000'
+  results.exports = {
+    created,
+    listed: await outcome(password.get('/exports', { query: { where: JSON.stringify({ label: 'Client export' }), limit: 10, 'paths[]': 'label' } })),
+    filteredOut: await outcome(password.get('/exports', { query: { where: JSON.stringify({ objects: 'c_sites' }) } })),
+    patched: await outcome(password.patch(`/exports/${id}`, [{ op: 'set', path: 'label', value: 'Renamed by client' }])),
+    put: await outcome(password.put(`/exports/${id}`, { description: 'Described by client' })),
+    label: await outcome(password.get(`/exports/${id}/label`)),
+    docs: await outcome(password.get(`/exports/${id}/stats/docs/count`)),
+    refused: await outcome(password.put(`/exports/${id}`, { format: 'application/json' })),
+    unknownArgument: await outcome(password.get('/exports', { query: { bogus: 1 } }))
+  }
+  results.password.logout = await outcome(password.post('/accounts/me/logout', {}))
+  results.password.afterLogout = await outcome(password.get('/accounts/me'))
 
   // 2. Signed requests: the app's own principal, then an overridden principal.
   const signed = client({ type: 'signature', apiKey: config.signingKey, apiSecret: config.signingSecret })

@@ -77,6 +77,25 @@ def test_official_client_in_all_three_modes(live_server: LiveServer, official_cl
     assert password["status"]["ok"] and password["status"]["value"]["loggedin"] is True
     assert password["logout"]["ok"] and password["logout"]["value"] is True
     assert password["afterLogout"]["fault"]["code"] == "kNotLoggedIn"
+    assert password["name"]["ok"] and set(password["name"]["value"]) == {"first", "last"}  # a result, unwrapped
+    assert password["status"]["value"]["account"] == {"_id": password["me"]["value"]["_id"], "object": "account"}
+
+    exports = results["exports"]
+    assert exports["created"]["ok"], exports["created"]
+    export_id = exports["created"]["value"]["_id"]
+    listed = exports["listed"]["value"]
+    assert exports["listed"]["ok"] and listed["object"] == "list"
+    assert listed["data"] == [{"_id": export_id, "object": "export", "label": "Client export"}]
+    assert exports["filteredOut"]["ok"] and exports["filteredOut"]["value"]["data"] == []
+    assert exports["patched"]["ok"] and exports["patched"]["value"]["label"] == "Renamed by client"
+    assert exports["put"]["ok"] and exports["put"]["value"]["description"] == "Described by client"
+    assert exports["label"] == {"ok": True, "value": "Renamed by client"}
+    assert exports["docs"]["ok"] and exports["docs"]["value"] in (0, 3000)  # pending, or already ready
+    refused = exports["refused"]
+    assert not refused["ok"] and refused["fault"]["errCode"] == "cortex.invalidArgument.validation"
+    assert refused["fault"]["code"] == "kValidationError"
+    unknown = exports["unknownArgument"]
+    assert not unknown["ok"] and unknown["fault"]["errCode"] == "cortex.invalidArgument.query"
 
     signature = results["signature"]
     assert signature["me"]["ok"] and signature["me"]["value"]["email"] == demo["email"]

@@ -49,7 +49,12 @@ def test_stored_parameters_are_parsed_once_into_values():
 def test_prefix():
     assert ExportPrefix.parse("65f0c0ffee0000000000aa01/c_list") == ExportPrefix("65f0c0ffee0000000000aa01", "c_list")
     assert str(ExportPrefix.parse("65f0c0ffee0000000000aa01/c_list")) == "65f0c0ffee0000000000aa01.c_list"
-    for bad in ("65f0c0ffee0000000000aa01", "xyz.c_list", "65f0c0ffee0000000000aa01.c-list", 12, None):
+    # A document array nested in a Document: the path is kept dotted, whatever the separator.
+    nested = ExportPrefix.parse("65f0c0ffee0000000000aa01/c_profile/c_contacts")
+    assert nested == ExportPrefix("65f0c0ffee0000000000aa01", "c_profile.c_contacts")
+    assert str(nested) == "65f0c0ffee0000000000aa01.c_profile.c_contacts"
+    for bad in ("65f0c0ffee0000000000aa01", "xyz.c_list", "65f0c0ffee0000000000aa01.c-list", 12, None,
+                "65f0c0ffee0000000000aa01.c_a..c_b", "65f0c0ffee0000000000aa01.c_a."):
         assert ExportPrefix.parse(bad) is None
 
 
@@ -88,13 +93,28 @@ def test_a_row_becomes_a_job():
 
 
 def test_the_api_shape():
+    """Properties that were never set are left out, as the Export page's examples show (they
+    used to be written as null, and empty arrays as []); creator and owner carry their path."""
     shown = export_json(ExportJob.from_row(row()), include_events=True)
     assert shown["_id"] == "65f0c0ffee0000000000cc01" and shown["object"] == "export"
     assert shown["state"] == "ready" and shown["access"] == 7
-    assert {key: shown[key] for key in STORED_NDJSON if key != "object"} == {
-        key: value for key, value in STORED_NDJSON.items() if key != "object"
-    }
-    assert shown["created"] == shown["completed"] == "2024-04-01T12:00:00.512Z" and "started" not in shown
+    assert {key: shown[key] for key in ("objects", "format", "include", "where", "exportFiles", "zipFiles",
+                                        "storageId")} == {key: STORED_NDJSON[key] for key in (
+        "objects", "format", "include", "where", "exportFiles", "zipFiles", "storageId")}
+    for never_set in ("description", "paths", "expand", "principal", "prefix", "afterScript", "csv", "progress",
+                      "started", "fault", "expiresAt"):
+        assert never_set not in shown, never_set
+    assert None not in shown.values()
+    assert shown["created"] == shown["completed"] == "2024-04-01T12:00:00.512Z"
+    assert shown["creator"] == {"_id": "65f0c0ffee0000000000ee01", "object": "account",
+                                "path": "/accounts/65f0c0ffee0000000000ee01"}
+    assert shown["owner"] == shown["creator"]
     assert shown["files"] == [{"name": "0000000000", "size": 3}]  # never the store key
     assert shown["dataFile"] == {"name": "content", "size": 9} and shown["events"] == [{"name": "queued"}]
     assert "events" not in export_json(ExportJob.from_row(row()))
+
+    csv = export_json(ExportJob.from_row(row(params=STORED_CSV, description="About", updated=None)))
+    assert csv["csv"] == STORED_CSV["csv"] and csv["paths"] == STORED_CSV["paths"]
+    assert csv["principal"] == STORED_CSV["principal"] and csv["prefix"] == STORED_CSV["prefix"]
+    assert csv["afterScript"] == STORED_CSV["afterScript"] and csv["description"] == "About"
+    assert "updated" not in csv and "where" not in csv and "include" not in csv

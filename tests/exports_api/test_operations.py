@@ -51,3 +51,12 @@ def test_operations_are_audited(study, worker, platform, http):
         ("export.delete", f"/exports/{cancelled['_id']}", admin, None),
         ("export.expire", f"/exports/{created['_id']}", None, None),
     ]
+
+
+def test_a_change_is_audited_and_an_empty_one_is_not(study, platform):
+    admin = platform.admin["id"]
+    created = study.client.post("exports", json={"label": "Audited", "objects": "c_patients"}).json()
+    assert study.client.put(f"exports/{created['_id']}", json={}).status_code == 200
+    assert study.client.put(f"exports/{created['_id']}", json={"description": "d", "label": "L"}).status_code == 200
+    assert trail(platform)[1:] == [
+        ("export.update", f"/exports/{created['_id']}", admin, {"changed": ["description", "label"]})]

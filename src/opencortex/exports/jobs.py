@@ -30,7 +30,7 @@ STORAGE_ID = "medable"
 """The only storage an export can be written to: this server's own file store."""
 EXPORT_ACCESS = Access.DELETE
 """The access an administrator (the only one who sees exports) has to one, as the API shows it."""
-_PREFIX = re.compile(r"^([0-9a-f]{24})[./]([A-Za-z0-9_]+)$")
+_PREFIX = re.compile(r"^([0-9a-f]{24})[./]([A-Za-z0-9_]+(?:[./][A-Za-z0-9_]+)*)$")
 
 
 class ExportState(StrEnum):
@@ -49,19 +49,21 @@ class ExportState(StrEnum):
 
 @dataclass(frozen=True)
 class ExportPrefix:
-    """``prefix``: the list property of one instance, exported instead of the whole object."""
+    """``prefix``: what of one instance is exported instead of the whole object: a List property
+    (``<_id>.<list>``), or a document array, possibly nested in Documents (``<_id>.<doc>.<array>``)."""
 
     instance_id: str
-    list_property: str
+    property_path: str
+    """Dotted: ``c_patients``, ``c_profile.c_contacts``."""
 
     @classmethod
     def parse(cls, text: object) -> ExportPrefix | None:
-        """``<_id>.<listProperty>`` (or with ``/``); None when ``text`` is not of that form."""
+        """``<_id>.<property>[.<property>...]`` (or with ``/``); None when ``text`` is not of that form."""
         match = _PREFIX.match(text) if isinstance(text, str) else None
-        return None if match is None else cls(match.group(1), match.group(2))
+        return None if match is None else cls(match.group(1), match.group(2).replace("/", "."))
 
     def __str__(self) -> str:
-        return f"{self.instance_id}.{self.list_property}"
+        return f"{self.instance_id}.{self.property_path}"
 
 
 @dataclass(frozen=True)
@@ -228,7 +230,13 @@ class ExportJob:
 
 
 def export_json(job: ExportJob, *, include_events: bool = False) -> dict[str, Any]:
-    """The export as the API shows it: Cortex's properties plus ``progress``, ``sha256`` and ``csv``."""
+    """The export as the API shows it: Cortex's properties plus ``progress``, ``sha256`` and ``csv``.
+
+    Properties that were never set are left out, as the Export page's examples show them (no
+    ``null``s): ``description``, ``where``, ``principal``, ``prefix``, ``afterScript``, empty
+    ``paths``/``include``/``expand``, and, until they happen, ``updated``, ``started``,
+    ``completed``, ``fault``, ``dataFile``, ``progress``. ``csv`` belongs to CSV exports only.
+    """
     params = job.parameters.to_json()
     document: dict[str, Any] = {
         "_id": job.id,
@@ -238,41 +246,40 @@ def export_json(job: ExportJob, *, include_events: bool = False) -> dict[str, An
         "state": job.state.value,
         "format": params["format"],
         "objects": params["objects"],
-        "paths": params["paths"],
-        "include": params["include"],
-        "expand": params["expand"],
+        "paths": params["paths"] or None,
+        "include": params["include"] or None,
+        "expand": params["expand"] or None,
         "where": params["where"],
         "principal": params["principal"],
         "prefix": params["prefix"],
         "exportFiles": params["exportFiles"],
         "zipFiles": params["zipFiles"],
-        "afterScript": params["afterScript"],
+        "afterScript": params["afterScript"] or None,
         "storageId": params["storageId"],
-        "csv": params["csv"],
+        "csv": params["csv"] if job.parameters.csv is not None else None,
         "stats": job.stats,
         "progress": job.progress,
         "expiresAt": iso(job.expires_at),
         "created": iso(job.created),
-        "creator": {"_id": job.creator, "object": "account"},
-        "owner": {"_id": job.owner, "object": "account"},
+        "creator": account_reference(job.creator),
+        "owner": account_reference(job.owner),
         "updated": iso(job.updated),
         "access": int(EXPORT_ACCESS),
+        "started": iso(job.started),
+        "completed": iso(job.completed),
+        "fault": job.fault,
+        "dataFile": job.data_file,
+        "sha256": job.sha256 or None,
+        "files": [shown_file(facet) for facet in job.files] if job.files else None,
     }
-    if job.started is not None:
-        document["started"] = iso(job.started)
-    if job.completed is not None:
-        document["completed"] = iso(job.completed)
-    if job.fault is not None:
-        document["fault"] = job.fault
-    if job.data_file is not None:
-        document["dataFile"] = job.data_file
-    if job.sha256:
-        document["sha256"] = job.sha256
-    if job.files:
-        document["files"] = [shown_file(facet) for facet in job.files]
     if include_events:
         document["events"] = job.events
-    return document
+    return {key: value for key, value in document.items() if value is not None}
+
+
+def account_reference(account_id: str) -> dict[str, Any]:
+    """A reference to an account, as Cortex shows ``creator`` and ``owner``."""
+    return {"_id": account_id, "object": "account", "path": f"/accounts/{account_id}"}
 
 
 def shown_file(facet: Mapping[str, Any]) -> dict[str, Any]:

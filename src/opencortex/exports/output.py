@@ -22,13 +22,20 @@ def archive_key(export_id: str, attempt: int) -> str:
 
 
 def remove_output(runtime: Runtime, org_id: str, export_id: str, attempt: int | None = None) -> None:
-    """Delete what an export stored (one attempt's output, or all of it) and stop counting it."""
+    """Delete what an export stored (one attempt's output, or all of it), stop counting it, and
+    remove the folders it leaves in a local store (``exports/<id>/[<attempt>/]``).
+
+    Remove all of it only once no attempt can write any more (the export ended in error, or is
+    deleted): a new attempt's folders could otherwise be removed under it."""
     store = runtime.file_store
-    keys = list(store.list_keys(output_prefix(export_id, attempt)))
-    with runtime.database.begin() as connection:
-        release_keys(connection, org_id, keys)
+    prefix = output_prefix(export_id, attempt)
+    keys = list(store.list_keys(prefix))
+    if keys:
+        with runtime.database.begin() as connection:
+            release_keys(connection, org_id, keys)
     for key in keys:
         store.delete(key)
+    store.remove_empty_folders(prefix)
 
 
 def remove_earlier_attempts(runtime: Runtime, export_id: str, attempt: int) -> None:
@@ -38,3 +45,5 @@ def remove_earlier_attempts(runtime: Runtime, export_id: str, attempt: int) -> N
     for key in list(store.list_keys(output_prefix(export_id))):
         if not key.startswith(current):
             store.delete(key)
+    for earlier in range(1, attempt):
+        store.remove_empty_folders(output_prefix(export_id, earlier))

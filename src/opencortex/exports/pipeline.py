@@ -4,19 +4,18 @@
 source, write the data entry, write the format's extra entries (CSV's dictionary), copy files,
 finish (manifest, zip, commit, the ``dataFile`` facet).
 
-Documents are read in keyset-paged batches inside one read transaction (a consistent snapshot:
-the manifest's ``asOf``), serialised by the same ``DocumentPlan`` as the read API, handed to the
-format writer a batch at a time, and written through the streaming zip writer into the
+Documents come from the export's source (``exports.sources``: an object's instances, a List's,
+a document array's elements, or the Logs), read in batches inside one read transaction (a
+consistent snapshot: the manifest's ``asOf``), serialised as the read API shows them, handed to
+the format writer a batch at a time, and written through the streaming zip writer into the
 encrypting file store. Nothing is visible until the store commits the archive; a failure or a
 cancel aborts the writer and leaves nothing behind.
 """
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Callable
-from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -24,7 +23,6 @@ from typing import Any
 from sqlalchemy import Connection
 
 from opencortex import faults
-from opencortex.acl.viewer import Viewer, as_principal
 from opencortex.clock import utcnow
 from opencortex.exports.archive import ZipStreamWriter
 from opencortex.exports.files import CopyResult, FileCollector, copy_files
@@ -33,27 +31,17 @@ from opencortex.exports.jobs import ExportJob, new_event
 from opencortex.exports.manifest import ManifestEntry, build_manifest, encode_manifest
 from opencortex.exports.naming import MANIFEST_NAME, data_entry_name
 from opencortex.exports.output import archive_key, output_prefix, remove_earlier_attempts
-from opencortex.exports.prefetch import prefetched
 from opencortex.exports.relaxed_gc import relaxed_gc
+from opencortex.exports.sources import ExportSource, open_source
 from opencortex.files import EncryptedWriter, StoredObject
-from opencortex.instances.lists import list_condition
-from opencortex.instances.raw_rows import to_row
-from opencortex.instances.selection import parse_selection
-from opencortex.instances.serialise import DocumentPlan
-from opencortex.instances.service import Instances
-from opencortex.instances.splice import SplicePlan
-from opencortex.model.definitions import ObjectDefinition
-from opencortex.model.objects import get_object
 from opencortex.model.properties.file import READY as FACET_READY
 from opencortex.runtime import Runtime
 
-BATCH_SIZE = 1000
 HEARTBEAT_SECONDS = 0.5
 ARCHIVE_MIME = "application/zip"
 ARCHIVE_FACET = "content"
 ARCHIVE_LOCATION = 4
 """The ``location`` of the archive's facet: the value Cortex's File facets show (cortex-api.md)."""
-_SYSTEM_COLUMNS = ("_id", "object", "created", "updated", "type", "access")
 
 # Called with the progress document; returns False when the run must stop (cancelled, or the
 # lease was lost to another worker).
@@ -75,17 +63,6 @@ class Outcome:
     size: int
     events: list[dict[str, Any]] = field(default_factory=list)
     files: list[dict[str, Any]] = field(default_factory=list)  # stored beside the archive
-
-
-@dataclass(frozen=True)
-class ExportSource:
-    """What the run reads, as whom: the export's object (or, with ``prefix``, one instance's list)."""
-
-    definition: ObjectDefinition
-    instances: Instances
-    where: dict[str, Any] | None
-    """The condition document (the export's ``where``, with the list's condition for a prefix)."""
-    plan: DocumentPlan
 
 
 def run_export(runtime: Runtime, job: ExportJob, heartbeat: Heartbeat) -> Outcome:
@@ -140,61 +117,36 @@ class ExportRun:
         remove_earlier_attempts(self.runtime, self.job.id, self.job.attempts)
 
     def open_source(self, connection: Connection) -> ExportSource:
-        """The object (or the prefix's list) to read, as the export's principal, and how many
-        documents that is (``progress.total``: the same filter and ACL)."""
-        job, parameters = self.job, self.parameters
-        dialect = self.runtime.database.dialect
-        principal = parameters.principal
-        viewer = Viewer.system(job.org_id) if principal is None else as_principal(connection, job.org_id, principal)
-        definition = get_object(connection, job.org_id, parameters.object)
-        where = parameters.where.document if parameters.where is not None else None
-        if parameters.prefix is not None:
-            prefix = parameters.prefix
-            Instances(connection, dialect, job.org_id, definition, viewer).get_row(prefix.instance_id)
-            prop = definition.find_property(prefix.list_property)
-            if prop is None:
-                raise faults.invalid_argument("The prefix's list property no longer exists.", path="prefix")
-            definition = get_object(connection, job.org_id, prop.option("sourceObject"))
-            condition = list_condition(prop, prefix.instance_id)
-            where = {"$and": [condition, where]} if where is not None else condition
-        instances = Instances(connection, dialect, job.org_id, definition, viewer)
-        plan = DocumentPlan.build(definition, viewer,
-                                  parse_selection(list(parameters.paths) or None, list(parameters.include),
-                                                  list(parameters.expand)))
-        self.progress["total"] = instances.count(where)
-        if parameters.export_files:
-            self.collector = FileCollector(job.id, job.org_id, definition.plural_name, definition,
-                                           parameters.zip_files)
-        return ExportSource(definition, instances, where, plan)
+        """What to read (``exports.sources``), as the export's principal, and how many documents
+        that is (``progress.total``: the same filter and ACL)."""
+        source = open_source(connection, self.runtime.database.dialect, self.job)
+        self.progress["total"] = source.total()
+        if self.parameters.export_files:
+            owner = source.file_owner()
+            if owner is None:  # refused at create; kept as a guard for records written before
+                raise faults.invalid_argument("exportFiles cannot be used with this export's objects or prefix.",
+                                              path="exportFiles")
+            plural, definition = owner
+            self.collector = FileCollector(self.job.id, self.job.org_id, plural, definition,
+                                           self.parameters.zip_files)
+        return source
 
     def write_data(self, source: ExportSource, zip_writer: ZipStreamWriter) -> FormatWriter:
         """The data entry, batch by batch; returns the (closed) format writer."""
         export_format = self.parameters.format
-        dialect = self.runtime.database.dialect
         formatter = export_format.open_writer(self.parameters.csv, None)
-        collector, instances, plan, progress = self.collector, source.instances, source.plan, self.progress
+        collector, progress = self.collector, self.progress
         self.events.append(new_event("cursor.started"))
         try:
             entry = zip_writer.open_entry(self.entry_name)
             entry.write(formatter.begin())
-            # Documents built from the stored bodies, not value by value, where the plan allows;
-            # formats that take encoded documents, without files, get them straight as bytes.
-            splice = SplicePlan.build(plan, dialect)
-            encode = splice is not None and export_format.accepts_encoded and collector is None
-            scan = instances.scan_raw(source.where, BATCH_SIZE)
-            # On PostgreSQL the next batch is read (by the server, in another process) while this
-            # one is encoded, unless encoding reads too. SQLite reads in this process: measured,
-            # a reading thread only added contention for the GIL.
-            ahead = dialect == "postgresql" and not plan.expands()
-            with prefetched(scan) if ahead else nullcontext(scan) as batches:
-                for rows in batches:
-                    if encode:
-                        assert splice is not None
-                        encoded = splice.encode_rows(rows, instances.load_expanded)
-                        entry.write(formatter.write_encoded(encoded, single_line=True))
+            # Formats that take encoded documents, without files to rewrite, get them as bytes.
+            with source.batches(encoded=export_format.accepts_encoded and collector is None) as batches:
+                for batch in batches:
+                    if batch.encoded is not None:
+                        entry.write(formatter.write_encoded(batch.encoded, single_line=True))
                     else:
-                        documents = (splice.documents(rows, instances.load_expanded) if splice is not None
-                                     else plan.serialise_rows([to_row(row) for row in rows], instances.load_expanded))
+                        documents = batch.documents or []
                         if collector is not None:
                             collector.rewrite(documents)
                         entry.write(formatter.write_documents(documents))
@@ -218,8 +170,7 @@ class ExportRun:
 
     def write_extra_entries(self, source: ExportSource, zip_writer: ZipStreamWriter, formatter: FormatWriter) -> None:
         """What the format adds after its data (CSV's ``dictionary.csv``, when asked for)."""
-        extras = self.parameters.format.extra_entries(formatter, self.parameters.csv,
-                                                      describe_columns(source.definition))
+        extras = self.parameters.format.extra_entries(formatter, self.parameters.csv, source.describe)
         for extra in extras:
             self.entries.append(ManifestEntry.from_info(zip_writer.write_entry(extra.name, [extra.content]),
                                                         extra.kind))
@@ -278,21 +229,3 @@ class ExportRun:
 
     def _written(self, written: int) -> None:
         self.progress["bytes"] = written
-
-
-def describe_columns(definition: ObjectDefinition) -> Callable[[str], tuple[str, str] | None]:
-    """``c_visits[0].c_when`` -> (type, label) of ``c_visits.c_when`` in the definition."""
-
-    def describe(column: str) -> tuple[str, str] | None:
-        if column in _SYSTEM_COLUMNS:
-            return ("Date" if column in ("created", "updated") else "String", column)
-        path = re.sub(r"\[\d+\]", "", column)
-        prop = definition.find_property(path)
-        if prop is None:
-            parent = definition.find_property(path.rsplit(".", 1)[0]) if "." in path else None
-            if parent is not None and parent.type_name == "Reference":
-                return ("ObjectId" if path.endswith("._id") else "String", parent.label)
-            return None
-        return (prop.type_name, prop.label)
-
-    return describe

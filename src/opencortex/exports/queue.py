@@ -37,7 +37,7 @@ _CLAIM_ORGS = 32  # orgs with waiting exports looked at per claim
 def create_export(connection: Connection, org_id: str, creator: str, *, label: str, description: str | None,
                   parameters: ExportParameters, ttl: timedelta | None) -> ExportJob:
     """Insert a pending export."""
-    now = utcnow()
+    now = _to_milliseconds(utcnow())  # stored as shown: a where on ``created`` sees the same instant
     row = {
         "id": new_object_id(),
         "org_id": org_id,
@@ -163,6 +163,10 @@ def renew_lease(connection: Connection, export_id: str, worker_id: str, lease_se
     return result.rowcount == 1
 
 
+def export_exists(connection: Connection, export_id: str) -> bool:
+    return connection.execute(sa.select(exports.c.id).where(exports.c.id == export_id)).first() is not None
+
+
 def cancel_requested(connection: Connection, export_id: str) -> bool:
     """Whether the export was cancelled (or deleted) since it started."""
     row = connection.execute(sa.select(exports.c.cancel_requested).where(exports.c.id == export_id)).first()
@@ -258,6 +262,19 @@ def request_cancel(connection: Connection, org_id: str, export_id: str) -> Expor
     return get_export(connection, org_id, export_id)
 
 
+def update_export(connection: Connection, org_id: str, export_id: str, changes: Mapping[str, Any]) -> ExportJob:
+    """Write ``label``/``description`` (validated by ``exports.updates``), in any state."""
+    job = get_export(connection, org_id, export_id)
+    values = {key: changes[key] for key in ("label", "description") if key in changes}
+    if values:
+        connection.execute(
+            exports.update().where(exports.c.org_id == org_id, exports.c.id == export_id)
+            .values(**values, updated=utcnow(), sequence=exports.c.sequence + 1)
+        )
+        job = get_export(connection, org_id, export_id)
+    return job
+
+
 def delete_export_record(connection: Connection, org_id: str, export_id: str) -> None:
     connection.execute(exports.delete().where(exports.c.org_id == org_id, exports.c.id == export_id))
 
@@ -278,6 +295,10 @@ def delete_expired_export(connection: Connection, org_id: str, export_id: str, n
 
 def _expired(now: datetime) -> tuple[Any, ...]:
     return exports.c.expires_at.is_not(None), exports.c.expires_at < now, exports.c.state != RUNNING.value
+
+
+def _to_milliseconds(moment: datetime) -> datetime:
+    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
 
 
 def aborted_fault() -> dict[str, Any]:

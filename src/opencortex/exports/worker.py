@@ -26,6 +26,7 @@ from opencortex.exports.queue import (
     append_events,
     cancel_requested,
     claim_next_export,
+    export_exists,
     fail_export,
     finish_export,
     reclaim_expired_leases,
@@ -122,11 +123,12 @@ class ExportWorker:
         try:
             finished = self._finish_ready(job, outcome)
         except faults.Fault as fault:
-            remove_output(self.runtime, job.org_id, job.id, attempt=job.attempts)
             self._finish_error(job, fault.to_json())
             return
         if not finished:
-            remove_output(self.runtime, job.org_id, job.id, attempt=job.attempts)
+            with self.runtime.database.connect() as connection:
+                gone = not export_exists(connection, job.id)
+            remove_output(self.runtime, job.org_id, job.id, attempt=None if gone else job.attempts)
             # Another worker took the job over (or it was deleted): this archive is not the record's.
             log.warning("export %s: lost the lease before finishing; discarding the archive", job.id)
             return
@@ -162,13 +164,17 @@ class ExportWorker:
 
     def _finish_stopped(self, job: ExportJob) -> None:
         fault = aborted_fault()
+        finished = gone = False
         with self.runtime.database.begin() as connection:
-            if not cancel_requested(connection, job.id):
-                return  # the lease was lost; whoever holds it now finishes the job
-            aborted = new_event("aborted", {"source": "cortex", "willRestart": False})
-            finished = fail_export(connection, job.id, self.worker_id, fault=fault, new_events=[aborted])
-            if finished:
-                log_export_failure(connection, job, fault)
+            if cancel_requested(connection, job.id):  # cancelled, or deleted
+                aborted = new_event("aborted", {"source": "cortex", "willRestart": False})
+                finished = fail_export(connection, job.id, self.worker_id, fault=fault, new_events=[aborted])
+                if finished:
+                    log_export_failure(connection, job, fault)
+                gone = not finished and not export_exists(connection, job.id)
+        # Ended or deleted: no attempt writes any more, so nothing of the export's output stays;
+        # otherwise the lease was lost, and only this attempt's output is this worker's to remove.
+        remove_output(self.runtime, job.org_id, job.id, attempt=None if finished or gone else job.attempts)
         if finished:
             log.info("export %s: cancelled", job.id)
             self._after_script(job, fault)
@@ -179,6 +185,7 @@ class ExportWorker:
                                    new_events=[new_event("error", {"fault": fault})])
             if finished:
                 log_export_failure(connection, job, fault)
+        remove_output(self.runtime, job.org_id, job.id, attempt=None if finished else job.attempts)
         if finished:
             log.info("export %s: error %s", job.id, fault.get("errCode"))
             self._after_script(job, fault)

@@ -14,6 +14,7 @@ Unlike the instance API, paging works together with ``where`` and ``sort``: the 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -91,6 +92,29 @@ def list_logs(connection: Connection, org_id: str, query: LogQuery) -> tuple[lis
     if query.ending_before:
         rows.reverse()
     return [log_json(row) for row in rows], has_more
+
+
+def scan_logs(connection: Connection, org_id: str, where: Node | None,
+              batch_size: int = 1000) -> Iterator[list[dict[str, Any]]]:
+    """Every record of the org matching ``where`` (``parse_where`` against ``LOG_SCHEMA``), oldest
+    first, shown as the API shows them, in keyset-paged batches: what an export of the Logs reads."""
+    condition = compile_log_where(where)
+    last: str | None = None
+    while True:
+        statement = sa.select(logs).where(logs.c.org_id == org_id, condition)
+        if last is not None:
+            statement = statement.where(logs.c.id > last)
+        rows = [dict(row) for row in connection.execute(statement.order_by(logs.c.id.asc()).limit(batch_size))
+                .mappings()]
+        if not rows:
+            return
+        yield [log_json(row) for row in rows]
+        last = rows[-1]["id"]
+
+
+def count_logs(connection: Connection, org_id: str, where: Node | None) -> int:
+    statement = sa.select(sa.func.count()).select_from(logs).where(logs.c.org_id == org_id, compile_log_where(where))
+    return int(connection.execute(statement).scalar_one())
 
 
 def compile_log_where(node: Node | None) -> Condition:

@@ -82,6 +82,15 @@ def purge_expired_logs(connection: Connection, now: datetime, *, batch: int = 50
     return deleted
 
 
+# A record's properties as the API shows them (``log_json``), with their types: what ``paths[]``
+# may name, and the data dictionary of a CSV export of the Logs. ``src_id`` is left out when unset.
+LOG_PROPERTIES: dict[str, str] = {
+    "_id": "ObjectId", "object": "String", "org": "ObjectId", "req": "ObjectId", "pid": "ObjectId",
+    "oid": "ObjectId", "beg": "Date", "end": "Date", "src": "Number", "lvl": "Number", "dat": "Any",
+    "err": "Any", "trc": "Any", "sts": "Number", "exp": "Date", "created": "Date", "src_id": "ObjectId",
+}  # fmt: skip
+
+
 def log_json(row: dict[str, Any]) -> dict[str, Any]:
     """A record as the API shows it: the Cortex Logs shape, plus ``created`` (when it was stored)."""
     document: dict[str, Any] = {

@@ -9,7 +9,7 @@ only a few built-in modules and the QuickJS extension. It holds nothing of the s
 
 Protocol. stdin, then EOF: one ASCII header line of integers, ``<prelude bytes> <source bytes>
 <config bytes> <heap> <finish headroom> <address space> <stack> <cpu seconds> <log bytes> <log
-records>``, followed by the prelude, the wrapped source and the script config (JSON), in UTF-8.
+records> <compile only>``, followed by the prelude, the wrapped source and the script config (JSON), in UTF-8.
 stdout: one JSON message per line, each written as soon as it exists so that whatever the script
 logged survives the parent killing it on timeout::
 
@@ -179,7 +179,9 @@ def _run(job: dict[str, str], limits: dict[str, int], engine: object) -> None:
 
     phase = "compile"
     try:
-        if control(secret, "compile", job["source"]):
+        # Compile only: the script's function is built (so a syntax error is reported as a run's
+        # would be), and its body never runs.
+        if control(secret, "compile", job["source"]) and not limits["compileOnly"]:
             phase = "run"
             control(secret, "run")
             # Promise callbacks the script queued run now, still inside the time limit.
@@ -208,6 +210,7 @@ _LIMIT_FIELDS = (
     "cpuSeconds",
     "maxLogBytes",
     "maxLogRecords",
+    "compileOnly",
 )
 
 

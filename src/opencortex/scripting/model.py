@@ -53,10 +53,13 @@ class LogRecord:
 
 
 def script_error(
-    name: str, reason: str, *, stack: str | None = None, trc: list[Frame] | None = None
+    name: str, reason: str, *, stack: str | None = None, trc: list[Frame] | None = None, line: int | None = None
 ) -> dict[str, Any]:
-    """The fault-like error of a failed run: ``{name, message, reason, stack?, trc?}``."""
+    """The fault-like error of a failed run: ``{name, message, reason, stack?, trc?, line?}``;
+    ``line`` is the script's line that a compile (or import) error is about."""
     error: dict[str, Any] = {"name": name, "message": MESSAGES[name], "reason": reason}
+    if line is not None:
+        error["line"] = line
     if stack:
         error["stack"] = stack
     if trc:

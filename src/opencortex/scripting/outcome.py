@@ -75,8 +75,9 @@ def error_from_js(name: str, message: str, stack: str, *, phase: str) -> dict[st
     frames = parse_stack(stack)
     described = f"{name}: {message}" if name else message
     if phase == "compile" and name == "SyntaxError":
-        where = f" (line {frames[0]['line']})" if frames else ""
-        return script_error(COMPILE, described + where)
+        line = frames[0]["line"] if frames else None
+        where = f" (line {line})" if line is not None else ""
+        return script_error(COMPILE, described + where, line=line)
     if name == "ImportError":
         kind = IMPORT
     elif name == "InternalError" and message in ("out of memory", "string too long"):

@@ -21,6 +21,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -74,6 +75,20 @@ def run_script(
     ``arguments`` and ``principal`` must be JSON-serializable (else ``TypeError``): they become
     ``script.arguments`` and ``script.principal``.
     """
+    return _start(source, arguments, principal, limits, compile_only=False)
+
+
+def compile_script(source: str, *, limits: ScriptLimits = DEFAULT_LIMITS) -> ScriptRun:
+    """Compile ``source`` exactly as ``run_script`` would (the same preparation, the same engine in
+    the same child process, under the same limits), without running any of it.
+
+    ``ok`` when it compiles; otherwise ``error`` is ``compile`` (with the engine's message and the
+    script's line), ``import`` (a module that is not available), ``tooLarge``, or ``crashed``.
+    """
+    return _start(source, None, None, limits, compile_only=True)
+
+
+def _start(source: str, arguments: Any, principal: Any, limits: ScriptLimits, *, compile_only: bool) -> ScriptRun:
     started = time.monotonic()
     if not isinstance(source, str):
         raise TypeError(f"source must be a str, not {type(source).__name__}")
@@ -94,9 +109,21 @@ def run_script(
     try:
         body = prepare_source(source)
     except SourceRejected as rejected:
-        return _finished(started, script_error(rejected.name, str(rejected)))
-    job = _frame_job(_WRAP_HEAD + body + _WRAP_TAIL, config, limits)
-    return _ChildRun(job, limits).run(started)
+        return _finished(started, script_error(rejected.name, str(rejected), line=rejected.line))
+    job = _frame_job(_WRAP_HEAD + body + _WRAP_TAIL, config, limits, compile_only=compile_only)
+    return _within_source(_ChildRun(job, limits).run(started), source)
+
+
+def _within_source(run: ScriptRun, source: str) -> ScriptRun:
+    """A compile error the engine found in the wrapper's closing line: the script ended too early
+    (an unclosed bracket, string or comment), so it is reported at the script's last line."""
+    error = run.error
+    last = source.count("\n") + 1
+    if error is None or error.get("name") != COMPILE or not isinstance(error.get("line"), int) or error["line"] <= last:
+        return run
+    reason = str(error["reason"]).removesuffix(f" (line {error['line']})")
+    fixed = {**error, "line": last, "reason": f"{reason} (line {last}: the script ends too early)"}
+    return replace(run, error=fixed)
 
 
 def _config_json(arguments: Any, principal: Any, limits: ScriptLimits) -> bytes:
@@ -117,7 +144,7 @@ def _config_json(arguments: Any, principal: Any, limits: ScriptLimits) -> bytes:
     )
 
 
-def _frame_job(source: str, config: bytes, limits: ScriptLimits) -> bytes:
+def _frame_job(source: str, config: bytes, limits: ScriptLimits, *, compile_only: bool = False) -> bytes:
     """The child's stdin: a header line of sizes and limits, then prelude, source and config."""
     prelude = PRELUDE.encode()
     code = source.encode("utf-8")
@@ -132,6 +159,7 @@ def _frame_job(source: str, config: bytes, limits: ScriptLimits) -> bytes:
         limits.cpu_backstop_s,
         limits.max_log_bytes,
         limits.max_log_records,
+        int(compile_only),
     )
     return " ".join(str(number) for number in numbers).encode() + b"\n" + prelude + code + config
 

@@ -1,4 +1,10 @@
-"""Accounts and password sessions: login, logout, me, status, and administration."""
+"""Accounts and password sessions: login, logout, me, status, property paths, and administration.
+
+Reads take ``paths[]`` (the account limited to those properties, plus ``_id`` and ``object``);
+``GET /accounts/me/<path>`` and ``GET /accounts/<id>/<path>`` answer one property in a result
+envelope (a list envelope for arrays), as instance property paths do. ``GET /accounts`` does
+not filter or sort yet: ``where`` and ``sort`` are refused, like every argument a route does not take.
+"""
 
 from __future__ import annotations
 
@@ -18,18 +24,27 @@ from opencortex.api.deps import (
     json_object,
 )
 from opencortex.api.paging import parse_cursor, parse_limit
+from opencortex.api.query_args import selection_from
+from opencortex.api.query_arguments import accepts
 from opencortex.api.responses import document, fault_response, listing, result
 from opencortex.auth.authenticate import FINGERPRINT_COOKIE, SESSION_COOKIE
 from opencortex.auth.lockout import RetryLater
 from opencortex.auth.sessions import logout, password_login
+from opencortex.exports.projection import project
 from opencortex.ids import new_object_id
+from opencortex.instances.paths import read_path
 from opencortex.model.accounts import account_json, create_account, find_account, list_accounts
 
 router = APIRouter()
 FINGERPRINT_MAX_AGE = 10 * 365 * 24 * 3600
+# What ``account_json`` can show: the names ``paths[]`` may use.
+ACCOUNT_PROPERTIES = frozenset({
+    "_id", "object", "email", "name", "roles", "inherited_roles", "state", "locked", "created", "updated", "stats",
+    "access",
+})
 
 
-@router.post("/{org}/v2/accounts/login")
+@router.post("/{org}/v2/accounts/login", dependencies=[accepts()])
 async def login_route(
     request: Request, org: OrgDep, caller: CallerDep, runtime: RuntimeDep, body: JSONBodyDep
 ) -> Response:
@@ -64,7 +79,7 @@ async def login_route(
     return response
 
 
-@router.post("/{org}/v2/accounts/me/logout")
+@router.post("/{org}/v2/accounts/me/logout", dependencies=[accepts()])
 def logout_route(org: OrgDep, caller: CallerDep, runtime: RuntimeDep) -> Response:
     if caller.session_id_hash:
         with runtime.database.begin() as connection:
@@ -74,34 +89,52 @@ def logout_route(org: OrgDep, caller: CallerDep, runtime: RuntimeDep) -> Respons
     return response
 
 
-@router.get("/{org}/v2/accounts/me")
-def read_me(caller: LoggedInDep, runtime: RuntimeDep) -> Response:
-    return document(account_json(_load_account(runtime, caller.org["id"], caller.principal.account_id)))
+@router.get("/{org}/v2/accounts/me", dependencies=[accepts("paths")])
+def read_me(request: Request, caller: LoggedInDep, runtime: RuntimeDep) -> Response:
+    account = account_json(_load_account(runtime, caller.org["id"], caller.principal.account_id))
+    return document(_selected(request, account))
 
 
-@router.get("/{org}/v2/accounts/status")
-def read_status(caller: CallerDep, runtime: RuntimeDep) -> Response:
+@router.get("/{org}/v2/accounts/status", dependencies=[accepts("paths", "expand")])
+def read_status(request: Request, caller: CallerDep, runtime: RuntimeDep) -> Response:
+    """``{loggedin, account}``: the account as a document (``expand=true``, the default), or its
+    ``_id`` (``expand=false``); ``paths[]`` limits the document (the official client sends
+    ``paths[]=_id`` when it revives a session)."""
+    expand = _expand(request.query_params.get("expand"))
     account: dict[str, Any] | None = None
     if not caller.principal.is_anonymous:
-        account = account_json(_load_account(runtime, caller.org["id"], caller.principal.account_id))
-    return result({"loggedin": account is not None, "account": account})
+        account = _selected(request, account_json(_load_account(runtime, caller.org["id"],
+                                                                caller.principal.account_id)))
+    shown: Any = account if expand or account is None else account["_id"]
+    return result({"loggedin": account is not None, "account": shown})
 
 
-@router.get("/{org}/v2/accounts")
+@router.get("/{org}/v2/accounts/me/{path:path}", dependencies=[accepts()])
+def read_my_property(path: str, caller: LoggedInDep, runtime: RuntimeDep) -> Response:
+    account = account_json(_load_account(runtime, caller.org["id"], caller.principal.account_id))
+    return _property(account, path)
+
+
+@router.get("/{org}/v2/accounts", dependencies=[accepts("limit", "startingAfter", "paths")])
 def list_accounts_route(request: Request, caller: AdministratorDep, runtime: RuntimeDep) -> Response:
     limit = parse_limit(request.query_params.get("limit"))
     starting_after = parse_cursor(request.query_params.get("startingAfter"), "startingAfter")
     with runtime.database.connect() as connection:
         rows, has_more = list_accounts(connection, caller.org["id"], limit=limit, starting_after=starting_after)
-    return listing([account_json(row) for row in rows], has_more)
+    return listing([_selected(request, account_json(row)) for row in rows], has_more)
 
 
-@router.get("/{org}/v2/accounts/{account_id}")
-def read_account(account_id: str, caller: AdministratorDep, runtime: RuntimeDep) -> Response:
-    return document(account_json(_load_account(runtime, caller.org["id"], account_id)))
+@router.get("/{org}/v2/accounts/{account_id}", dependencies=[accepts("paths")])
+def read_account(account_id: str, request: Request, caller: AdministratorDep, runtime: RuntimeDep) -> Response:
+    return document(_selected(request, account_json(_load_account(runtime, caller.org["id"], account_id))))
 
 
-@router.post("/{org}/v2/accounts")
+@router.get("/{org}/v2/accounts/{account_id}/{path:path}", dependencies=[accepts()])
+def read_account_property(account_id: str, path: str, caller: AdministratorDep, runtime: RuntimeDep) -> Response:
+    return _property(account_json(_load_account(runtime, caller.org["id"], account_id)), path)
+
+
+@router.post("/{org}/v2/accounts", dependencies=[accepts()])
 def create_account_route(caller: AdministratorDep, runtime: RuntimeDep, body: JSONBodyDep) -> Response:
     body = json_object(body)
     name = body.get("name") or {}
@@ -132,3 +165,27 @@ def _load_account(runtime: RuntimeDep, org_id: str, account_id: str) -> dict[str
     if account is None:
         raise faults.instance_not_found(path=account_id, resource=f"account.{account_id}")
     return account
+
+
+def _selected(request: Request, account: dict[str, Any]) -> dict[str, Any]:
+    """``paths[]`` applied (each must name an account property)."""
+    paths = selection_from(request).paths
+    if paths is None:
+        return account
+    for parts in paths:
+        if parts[0] not in ACCOUNT_PROPERTIES:
+            raise faults.invalid_argument(f"Unknown property {parts[0]!r}.", path=parts[0])
+    return project(account, paths)
+
+
+def _property(account: dict[str, Any], path: str) -> Response:
+    value = read_path(account, [part for part in path.split("/") if part])
+    return listing(value, False) if isinstance(value, list) else result(value)
+
+
+def _expand(raw: str | None) -> bool:
+    if raw is None or raw == "" or raw.lower() == "true":
+        return True
+    if raw.lower() == "false":
+        return False
+    raise faults.query_invalid("expand must be true or false.", path="expand")

@@ -26,6 +26,7 @@ from opencortex import faults
 from opencortex.acl.viewer import Viewer, as_principal
 from opencortex.api.deps import AdministratorDep, OrgDep, RuntimeDep
 from opencortex.api.downloads import SIGNED_SOURCES, Download, download_response, wants_json
+from opencortex.api.query_arguments import SIGNED_LINK_ARGUMENTS, accepts
 from opencortex.api.responses import document, result
 from opencortex.attachments.attachments import FileAttachments
 from opencortex.attachments.facets import facet_json, find_facet, property_json, require_ready, storage_key
@@ -58,14 +59,14 @@ router = APIRouter()
 signed_router = APIRouter(route_class=SignedRoute)
 
 
-@router.get("/{org}/v2/stats/storage")
+@router.get("/{org}/v2/stats/storage", dependencies=[accepts()])
 def storage_stats(caller: AdministratorDep, runtime: RuntimeDep) -> Response:
     with runtime.database.connect() as connection:
         usage = storage_usage(connection, runtime.settings, caller.org["id"])
     return document(usage.to_json())
 
 
-@signed_router.get("/{org}/v2/{path:path}")
+@signed_router.get("/{org}/v2/{path:path}", dependencies=[accepts(*SIGNED_LINK_ARGUMENTS)])
 def signed_download(path: str, request: Request, runtime: RuntimeDep, org: OrgDep) -> Response:
     link_path = "/" + path.strip("/")
     try:

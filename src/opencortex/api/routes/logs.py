@@ -1,9 +1,9 @@
-"""``GET /logs``: the org's log records, for Administrators and Developers.
+"""``GET /logs``: the org's log records, for Administrators and Developers (``logs.access``).
 
 Query arguments: ``where`` (JSON over ``_id``, ``req``, ``pid``, ``oid``, ``src_id``, ``src``,
 ``lvl``, ``sts``, ``beg``, ``end``, ``exp``, ``created``), ``sort`` (``_id`` or ``created``, 1 or
 -1; newest first by default), ``limit`` (1-1000, default 100), ``startingAfter``/``endingBefore``
-(a log ``_id``). See docs/logs.md.
+(a log ``_id``); any other is refused. See docs/logs.md.
 """
 
 from __future__ import annotations
@@ -11,18 +11,19 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from opencortex.api.deps import RuntimeDep
+from opencortex.api.deps import LoggedInDep, RuntimeDep
 from opencortex.api.paging import parse_cursor
 from opencortex.api.query_args import _integer
+from opencortex.api.query_arguments import accepts
 from opencortex.api.responses import listing
-from opencortex.api.routes.objects import DeveloperDep
-from opencortex.logs import DEFAULT_LIMIT, MAX_LIMIT, LogQuery, list_logs
+from opencortex.logs import DEFAULT_LIMIT, MAX_LIMIT, LogQuery, list_logs, require_log_reader
 
 router = APIRouter()
 
 
-@router.get("/{org}/v2/logs")
-def list_logs_route(request: Request, caller: DeveloperDep, runtime: RuntimeDep) -> Response:
+@router.get("/{org}/v2/logs", dependencies=[accepts("where", "sort", "limit", "startingAfter", "endingBefore")])
+def list_logs_route(request: Request, caller: LoggedInDep, runtime: RuntimeDep) -> Response:
+    require_log_reader(caller.principal.all_roles)
     arguments = request.query_params
     query = LogQuery(
         where=arguments.get("where") or None,

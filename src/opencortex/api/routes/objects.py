@@ -1,4 +1,8 @@
-"""``/objects``: object definitions, for Administrators and Developers."""
+"""``/objects``: object definitions, for Administrators and Developers.
+
+The list does not filter or sort yet: ``where`` and ``sort`` are refused, like every query
+argument a route does not take (``api.query_arguments``).
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ from starlette.responses import Response
 
 from opencortex import faults
 from opencortex.api.deps import JSONBodyDep, LoggedInDep, RuntimeDep
+from opencortex.api.query_arguments import accepts
 from opencortex.api.responses import document, listing, result
 from opencortex.attachments.releases import delete_stored, release_instance_files
 from opencortex.auth.principal import Caller
@@ -27,35 +32,35 @@ def require_developer(caller: LoggedInDep) -> Caller:
 DeveloperDep = Annotated[Caller, Depends(require_developer)]
 
 
-@router.get("/{org}/v2/objects")
+@router.get("/{org}/v2/objects", dependencies=[accepts()])
 def list_objects_route(caller: DeveloperDep, runtime: RuntimeDep) -> Response:
     with runtime.database.connect() as connection:
         definitions = list_objects(connection, caller.org["id"])
     return listing([definition.to_json() for definition in definitions], False)
 
 
-@router.post("/{org}/v2/objects")
+@router.post("/{org}/v2/objects", dependencies=[accepts()])
 def create_object_route(caller: DeveloperDep, runtime: RuntimeDep, body: JSONBodyDep) -> Response:
     with runtime.database.begin() as connection:
         definition = create_object(connection, caller.org["id"], body)
     return document(definition.to_json())
 
 
-@router.get("/{org}/v2/objects/{name}")
+@router.get("/{org}/v2/objects/{name}", dependencies=[accepts()])
 def read_object_route(name: str, caller: DeveloperDep, runtime: RuntimeDep) -> Response:
     with runtime.database.connect() as connection:
         definition = get_object(connection, caller.org["id"], name)
     return document(definition.to_json())
 
 
-@router.put("/{org}/v2/objects/{name}")
+@router.put("/{org}/v2/objects/{name}", dependencies=[accepts()])
 def update_object_route(name: str, caller: DeveloperDep, runtime: RuntimeDep, body: JSONBodyDep) -> Response:
     with runtime.database.begin() as connection:
         definition = update_object(connection, caller.org["id"], name, body)
     return document(definition.to_json())
 
 
-@router.delete("/{org}/v2/objects/{name}")
+@router.delete("/{org}/v2/objects/{name}", dependencies=[accepts()])
 def delete_object_route(name: str, caller: DeveloperDep, runtime: RuntimeDep) -> Response:
     """Deletes the definition, its instances, and the files they held (their bytes released)."""
     with runtime.database.begin() as connection:

@@ -1,4 +1,4 @@
-"""``GET /{org}/v2``: the org's public properties."""
+"""``GET /{org}/v2`` (and ``/{org}/v2/``, see ``api.slashes``): the org's public properties."""
 
 from __future__ import annotations
 
@@ -6,13 +6,13 @@ from fastapi import APIRouter
 from starlette.responses import Response
 
 from opencortex.api.deps import CallerDep
+from opencortex.api.query_arguments import accepts
 from opencortex.api.responses import document
 from opencortex.model.orgs import org_public_json
 
 router = APIRouter()
 
 
-@router.get("/{org}/v2")
-@router.get("/{org}/v2/")
+@router.get("/{org}/v2", dependencies=[accepts()])
 def read_org(caller: CallerDep) -> Response:
     return document(org_public_json(caller.org))

@@ -30,6 +30,7 @@ from starlette.types import Scope
 from opencortex import faults
 from opencortex.acl.viewer import Viewer
 from opencortex.api.deps import CallerDep, OrgDep, RuntimeDep
+from opencortex.api.query_arguments import accepts
 from opencortex.api.responses import document
 from opencortex.attachments.facets import facet_json
 from opencortex.attachments.multipart import MultipartFileReader, multipart_boundary
@@ -68,7 +69,7 @@ router = APIRouter()
 property_router = APIRouter(route_class=UploadRoute)
 
 
-@router.post("/{org}/v2/uploads/{token}")
+@router.post("/{org}/v2/uploads/{token}", dependencies=[accepts("filename")])
 async def upload_to_target(token: str, request: Request, runtime: RuntimeDep, org: OrgDep) -> Response:
     request.state.body_limit = None  # this route enforces the upload limit itself
     uploads = FileUploads(runtime)
@@ -77,7 +78,7 @@ async def upload_to_target(token: str, request: Request, runtime: RuntimeDep, or
     return _facet_response(request, runtime, plan, facet)
 
 
-@property_router.post("/{org}/v2/{plural}/{instance_id}/{path:path}")
+@property_router.post("/{org}/v2/{plural}/{instance_id}/{path:path}", dependencies=[accepts("filename")])
 async def upload_into_property(
     plural: str, instance_id: str, path: str, request: Request, runtime: RuntimeDep, caller: CallerDep
 ) -> Response:
@@ -86,7 +87,7 @@ async def upload_into_property(
     )
 
 
-@property_router.put("/{org}/v2/{plural}/{instance_id}/{path:path}")
+@property_router.put("/{org}/v2/{plural}/{instance_id}/{path:path}", dependencies=[accepts("filename")])
 async def replace_property_file(
     plural: str, instance_id: str, path: str, request: Request, runtime: RuntimeDep, caller: CallerDep
 ) -> Response:

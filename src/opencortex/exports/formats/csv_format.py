@@ -58,6 +58,7 @@ CSV_FORMAT = ExportFormat(
     options_key=OPTIONS_KEY,
     parse_options=parse_csv_options,
     read_options=CsvOptions.from_json,
+    option_flags=tuple(_FLAGS),
     extra_entries=dictionary_entries,
     finish_event="csv",
 )

@@ -116,6 +116,8 @@ class ExportFormat:
     validated (options for another format are refused), or a fault naming the path."""
     read_options: Callable[[Mapping[str, Any] | None], CsvOptions] | None = None
     """The options as stored on the export record (already validated)."""
+    option_flags: tuple[str, ...] = ()
+    """The options that are booleans (a form-encoded request sends them as ``"true"``/``"false"``)."""
     extra_entries: ExtraEntries = no_extra_entries
     """Entries written after the data entry, from the finished writer and the options."""
     finish_event: str | None = None

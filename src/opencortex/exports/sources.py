@@ -1,0 +1,275 @@
+"""Where an export run reads its documents: one ``ExportSource`` per kind of target, behind one protocol.
+
+``open_source`` resolves the export's target (``exports.targets``) as its principal and returns:
+
+- ``InstanceSource``: an object's instances, or those a List lists; keyset-paged batches of
+  stored rows, serialised by the read API's plan, or encoded straight from the stored bodies
+  (``instances.splice``) when the format takes encoded documents;
+- ``DocumentArraySource``: the elements of one instance's document array, each read as a read
+  of the instance shows it, filtered by ``where`` (evaluated on the stored elements);
+- ``LogSource``: the org's Logs, as ``GET /logs`` shows them, projected to ``paths``.
+
+The run (``exports.pipeline``) only asks a source how many documents it holds, for its batches,
+how to describe a column (CSV's data dictionary) and which object its files belong to.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from sqlalchemy import Connection
+
+from opencortex import faults
+from opencortex.acl.viewer import Viewer, as_principal
+from opencortex.exports.jobs import ExportJob
+from opencortex.exports.prefetch import prefetched
+from opencortex.exports.projection import project
+from opencortex.exports.targets import (
+    ExportTarget,
+    TargetKind,
+    instance_plan,
+    is_logs,
+    parse_target_where,
+    resolve_target,
+)
+from opencortex.instances.lists import list_condition
+from opencortex.instances.paths import read_path
+from opencortex.instances.raw_rows import to_row
+from opencortex.instances.serialise import DocumentPlan
+from opencortex.instances.service import Instances
+from opencortex.instances.splice import SplicePlan
+from opencortex.logs import LOG_PROPERTIES, count_logs, scan_logs
+from opencortex.model.definitions import ObjectDefinition
+from opencortex.model.objects import get_object
+from opencortex.model.properties import PropertyDefinition
+from opencortex.query.ast import Node
+from opencortex.query.evaluate import matches
+from opencortex.query.parse import where_document
+
+BATCH_SIZE = 1000
+_SYSTEM_COLUMNS = ("_id", "object", "created", "updated", "type", "access")
+
+Describe = Callable[[str], tuple[str, str] | None]
+
+
+@dataclass(frozen=True)
+class Batch:
+    """Documents to write: as values, or (the fast path) each already encoded on one line."""
+
+    documents: list[dict[str, Any]] | None = None
+    encoded: list[bytes] | None = None
+
+
+class ExportSource(Protocol):
+    def total(self) -> int:
+        """How many documents the export will hold (``progress.total``)."""
+        ...
+
+    def batches(self, *, encoded: bool) -> AbstractContextManager[Iterator[Batch]]:
+        """The documents, batch by batch; ``encoded``: the format takes encoded documents."""
+        ...
+
+    def describe(self, column: str) -> tuple[str, str] | None:
+        """(type, label) of a CSV column, for the data dictionary."""
+        ...
+
+    def file_owner(self) -> tuple[str, ObjectDefinition] | None:
+        """(plural, definition) whose File properties ``exportFiles`` copies; None: it cannot."""
+        ...
+
+
+def open_source(connection: Connection, dialect: str, job: ExportJob) -> ExportSource:
+    """The export's source, read as its principal (or, without one, in full as the system)."""
+    parameters = job.parameters
+    org_id = job.org_id
+    if parameters.principal is None:
+        viewer = Viewer.system(org_id)
+    else:
+        viewer = as_principal(connection, org_id, parameters.principal)
+    where = parameters.where.document if parameters.where is not None else None
+    if is_logs(parameters.object):
+        # The Logs API's ACL applies to whom the export reads as: its principal, else its creator.
+        reader = viewer if parameters.principal is not None else as_principal(connection, org_id, job.creator)
+        target = resolve_target(connection, dialect, org_id, None, None, reader)
+        return LogSource(connection, org_id, parse_target_where(target, connection, dialect, org_id, reader, where),
+                         parameters.paths)
+    definition = get_object(connection, org_id, parameters.object)
+    target = resolve_target(connection, dialect, org_id, definition, parameters.prefix, viewer)
+    plan = instance_plan(target, viewer, parameters.paths, parameters.include, parameters.expand)
+    assert target.definition is not None
+    instances = Instances(connection, dialect, org_id, target.definition, viewer)
+    if target.kind is TargetKind.DOCUMENT_ARRAY:
+        node = parse_target_where(target, connection, dialect, org_id, viewer, where)
+        return DocumentArraySource(instances, target, plan, node)
+    if target.kind is TargetKind.LIST:
+        assert target.prefix is not None and target.list_property is not None
+        condition = list_condition(target.list_property, target.prefix.instance_id)
+        given = where_document(where)
+        where = {"$and": [condition, given]} if given else condition
+    return InstanceSource(instances, where, plan, dialect)
+
+
+class InstanceSource:
+    """An object's instances (or a List's), as the read API serialises them."""
+
+    def __init__(self, instances: Instances, where: dict[str, Any] | None, plan: DocumentPlan, dialect: str) -> None:
+        self.instances = instances
+        self.where = where
+        self.plan = plan
+        self.dialect = dialect
+
+    def total(self) -> int:
+        return self.instances.count(self.where)
+
+    @contextmanager
+    def batches(self, *, encoded: bool) -> Iterator[Iterator[Batch]]:
+        instances, plan = self.instances, self.plan
+        # Documents built from the stored bodies, not value by value, where the plan allows;
+        # formats that take encoded documents get them straight as bytes.
+        splice = SplicePlan.build(plan, self.dialect)
+        encode = encoded and splice is not None
+        scan = instances.scan_raw(self.where, BATCH_SIZE)
+        # On PostgreSQL the next batch is read (by the server, in another process) while this
+        # one is encoded, unless encoding reads too. SQLite reads in this process: measured,
+        # a reading thread only added contention for the GIL.
+        ahead = self.dialect == "postgresql" and not plan.expands()
+        with prefetched(scan) if ahead else nullcontext(scan) as raw_batches:
+
+            def render() -> Iterator[Batch]:
+                for rows in raw_batches:
+                    if encode:
+                        assert splice is not None
+                        yield Batch(encoded=splice.encode_rows(rows, instances.load_expanded))
+                    elif splice is not None:
+                        yield Batch(documents=splice.documents(rows, instances.load_expanded))
+                    else:
+                        yield Batch(documents=plan.serialise_rows([to_row(row) for row in rows],
+                                                                  instances.load_expanded))
+
+            yield render()
+
+    def describe(self, column: str) -> tuple[str, str] | None:
+        return describe_columns(self.instances.definition)(column)
+
+    def file_owner(self) -> tuple[str, ObjectDefinition] | None:
+        definition = self.instances.definition
+        return definition.plural_name, definition
+
+
+class DocumentArraySource:
+    """The elements of one instance's document array: one document each."""
+
+    def __init__(self, instances: Instances, target: ExportTarget, plan: DocumentPlan, where: Node | None) -> None:
+        assert target.prefix is not None
+        self.instances = instances
+        self.target = target
+        self.plan = plan
+        self.where = where
+        self._elements: list[dict[str, Any]] | None = None
+
+    def elements(self) -> list[dict[str, Any]]:
+        """The elements that match ``where``, as a read of the instance shows them."""
+        if self._elements is None:
+            prefix = self.target.prefix
+            assert prefix is not None
+            parts = prefix.property_path.split(".")
+            row = self.instances.get_row(prefix.instance_id)
+            stored = _elements_at(row["body"], parts)
+            wanted = {element.get("_id") for element in stored if matches(self.where, element)}
+            shown = self.plan.serialise_rows([row], self.instances.load_expanded)[0]
+            try:
+                value = read_path(shown, parts)
+            except faults.Fault:  # not there, or hidden from this principal: no elements
+                value = []
+            self._elements = [element for element in value if isinstance(element, dict)
+                              and element.get("_id") in wanted] if isinstance(value, list) else []
+        return self._elements
+
+    def total(self) -> int:
+        return len(self.elements())
+
+    def batches(self, *, encoded: bool) -> AbstractContextManager[Iterator[Batch]]:
+        elements = self.elements()
+        return nullcontext(Batch(documents=elements[start:start + BATCH_SIZE])
+                           for start in range(0, len(elements), BATCH_SIZE))
+
+    def describe(self, column: str) -> tuple[str, str] | None:
+        if column == "_id":
+            return ("ObjectId", "_id")
+        return _describe_in(self.target.element_properties(), column)
+
+    def file_owner(self) -> tuple[str, ObjectDefinition] | None:
+        return None
+
+
+class LogSource:
+    """The org's Logs, as ``GET /logs`` shows each record (projected to ``paths``)."""
+
+    def __init__(self, connection: Connection, org_id: str, where: Node | None, paths: Sequence[str]) -> None:
+        self.connection = connection
+        self.org_id = org_id
+        self.where = where
+        self.paths = [tuple(path.split(".")) for path in paths] or None
+
+    def total(self) -> int:
+        return count_logs(self.connection, self.org_id, self.where)
+
+    def batches(self, *, encoded: bool) -> AbstractContextManager[Iterator[Batch]]:
+        # Each batch is fetched whole by its own statement: nothing stays open between them.
+        scan = scan_logs(self.connection, self.org_id, self.where, BATCH_SIZE)
+        paths = self.paths
+        return nullcontext(Batch(documents=[project(record, paths) for record in records] if paths else records)
+                           for records in scan)
+
+    def describe(self, column: str) -> tuple[str, str] | None:
+        root = re.split(r"[.\[]", column, maxsplit=1)[0]
+        kind = LOG_PROPERTIES.get(root)
+        return None if kind is None else (kind if root == column else "Any", column)
+
+    def file_owner(self) -> tuple[str, ObjectDefinition] | None:
+        return None
+
+
+def _elements_at(body: Any, parts: list[str]) -> list[dict[str, Any]]:
+    value = body
+    for part in parts:
+        value = value.get(part) if isinstance(value, dict) else None
+    return [element for element in value if isinstance(element, dict)] if isinstance(value, list) else []
+
+
+def describe_columns(definition: ObjectDefinition) -> Describe:
+    """``c_visits[0].c_when`` -> (type, label) of ``c_visits.c_when`` in the definition."""
+
+    def describe(column: str) -> tuple[str, str] | None:
+        if column in _SYSTEM_COLUMNS:
+            return ("Date" if column in ("created", "updated") else "String", column)
+        path = re.sub(r"\[\d+\]", "", column)
+        prop = definition.find_property(path)
+        if prop is None:
+            parent = definition.find_property(path.rsplit(".", 1)[0]) if "." in path else None
+            if parent is not None and parent.type_name == "Reference":
+                return ("ObjectId" if path.endswith("._id") else "String", parent.label)
+            return None
+        return (prop.type_name, prop.label)
+
+    return describe
+
+
+def _describe_in(properties: dict[str, PropertyDefinition], column: str) -> tuple[str, str] | None:
+    """``describe_columns`` for the properties of a document array's elements."""
+    level: dict[str, PropertyDefinition] = properties
+    found: PropertyDefinition | None = None
+    for part in re.sub(r"\[\d+\]", "", column).split("."):
+        if part == "_id" and found is not None and found.type_name == "Document":
+            return ("ObjectId", "_id")
+        if found is not None and found.type_name == "Reference":
+            return ("ObjectId" if part == "_id" else "String", found.label)
+        found = level.get(part)
+        if found is None:
+            return None
+        level = getattr(found, "properties", {})
+    return None if found is None else (found.type_name, found.label)
