@@ -13,10 +13,6 @@ from opencortex.api.query_arguments import declared
 from opencortex.settings import Settings
 from tests.support.platform import CortexClient, assert_fault
 
-INSTANCE_ROUTES = "opencortex.api.routes.instances"
-"""Declared when the instance-list work lands (the lead wires them; see docs/export-jobs.md)."""
-
-
 def walk(routes: list[Any]) -> list[Any]:
     """Every route object, through included routers at any depth (as the org isolation test walks)."""
     found = []
@@ -37,8 +33,7 @@ def every_route() -> list[Any]:
 
 
 def checked_routes() -> list[tuple[str, Any]]:
-    return [(method, route) for route in every_route() if route.endpoint.__module__ != INSTANCE_ROUTES
-            for method in sorted(set(route.methods) - {"HEAD", "OPTIONS"})]
+    return [(method, route) for route in every_route() for method in sorted(set(route.methods) - {"HEAD", "OPTIONS"})]
 
 
 def test_every_route_declares_its_query_arguments():

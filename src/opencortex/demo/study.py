@@ -16,7 +16,7 @@ from opencortex.ids import ROLE_ADMINISTRATOR, ROLE_PROVIDER
 ADMIN_DELETE = {"type": 3, "target": ROLE_ADMINISTRATOR, "allow": 7}
 PROVIDER_READ = {"type": 3, "target": ROLE_PROVIDER, "allow": 4}
 
-SITES = {
+SITES: dict[str, Any] = {
     "name": "c_site",
     "label": "Site",
     "description": "A clinic taking part in the study.",
@@ -32,7 +32,7 @@ SITES = {
     ],
 }
 
-PATIENTS = {
+PATIENTS: dict[str, Any] = {
     "name": "c_patient",
     "label": "Patient",
     "description": "A study participant.",

@@ -103,6 +103,30 @@ def set_app_enabled(connection: Connection, org_id: str, app_id: str, enabled: b
     connection.execute(apps.update().where(apps.c.org_id == org_id, apps.c.id == app_id).values(enabled=enabled))
 
 
+# What an app can change in place: its key, secret and key pair stay the same.
+_ADJUSTABLE = frozenset({"sessions", "csrf", "principal_override", "principal_id", "enabled", "sign_content"})
+
+
+def update_app(connection: Connection, org_id: str, app_id: str, **changes: Any) -> None:
+    """Change an app's settings (``_ADJUSTABLE``) in place, keeping its key, secret and key pair."""
+    unknown = set(changes) - _ADJUSTABLE
+    if unknown:
+        raise ValueError(f"not an adjustable app setting: {', '.join(sorted(unknown))}")
+    if changes:
+        connection.execute(apps.update().where(apps.c.org_id == org_id, apps.c.id == app_id).values(**changes))
+
+
+def issue_app_secret(connection: Connection, master_key: MasterKey, org_id: str, app_id: str) -> str:
+    """Give an app a new secret, so that it signs requests from now on; returned to be shown once."""
+    secret = random_alphanumeric(SECRET_LENGTH)
+    connection.execute(
+        apps.update()
+        .where(apps.c.org_id == org_id, apps.c.id == app_id)
+        .values(secret_sealed=master_key.seal(secret.encode(), SECRET_PURPOSE))
+    )
+    return secret
+
+
 def app_secret(master_key: MasterKey, app: dict[str, Any]) -> str | None:
     sealed = app.get("secret_sealed")
     return master_key.open(sealed, SECRET_PURPOSE).decode() if sealed else None

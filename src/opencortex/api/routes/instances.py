@@ -19,6 +19,7 @@ from opencortex import faults
 from opencortex.acl.viewer import Viewer
 from opencortex.api.deps import CallerDep, JSONBodyDep, RuntimeDep
 from opencortex.api.query_args import NDJSON, ListArguments, list_arguments, selection_from
+from opencortex.api.query_arguments import LIST_ARGUMENTS, SELECTION_ARGUMENTS, accepts, refuse_unknown
 from opencortex.api.responses import JSONBody, document, listing, result
 from opencortex.api.routes.files import file_attachments, is_file_path, read_file
 from opencortex.auth.principal import Caller
@@ -53,7 +54,7 @@ def _service(runtime: Runtime, connection: Connection, caller: Caller, plural: s
     return Instances(connection, runtime.database.dialect, caller.org["id"], definition, Viewer.of(caller.principal))
 
 
-@router.get("/{org}/v2/{plural}")
+@router.get("/{org}/v2/{plural}", dependencies=[accepts(*LIST_ARGUMENTS, "pipeline")])
 def list_instances(plural: str, request: Request, caller: CallerDep, runtime: RuntimeDep) -> Response:
     arguments = list_arguments(request)
     if arguments.stream:
@@ -112,7 +113,7 @@ def _closing(lines: Iterator[bytes], resources: ExitStack) -> Iterator[bytes]:
         resources.close()
 
 
-@router.post("/{org}/v2/{plural}")
+@router.post("/{org}/v2/{plural}", dependencies=[accepts()])
 def create_instance(plural: str, request: Request, caller: CallerDep, runtime: RuntimeDep,
                     body: JSONBodyDep) -> Response:
     files = file_attachments(request, runtime, caller)
@@ -123,7 +124,7 @@ def create_instance(plural: str, request: Request, caller: CallerDep, runtime: R
     return document(created)
 
 
-@router.get("/{org}/v2/{plural}/{instance_id}")
+@router.get("/{org}/v2/{plural}/{instance_id}", dependencies=[accepts(*SELECTION_ARGUMENTS)])
 def read_instance(plural: str, instance_id: str, request: Request, caller: CallerDep,
                   runtime: RuntimeDep) -> Response:
     selection = selection_from(request)
@@ -131,7 +132,7 @@ def read_instance(plural: str, instance_id: str, request: Request, caller: Calle
         return document(instances.get(instance_id, selection))
 
 
-@router.put("/{org}/v2/{plural}/{instance_id}")
+@router.put("/{org}/v2/{plural}/{instance_id}", dependencies=[accepts()])
 def update_instance(plural: str, instance_id: str, request: Request, caller: CallerDep, runtime: RuntimeDep,
                     body: JSONBodyDep) -> Response:
     files = file_attachments(request, runtime, caller)
@@ -141,13 +142,13 @@ def update_instance(plural: str, instance_id: str, request: Request, caller: Cal
     return document(updated)
 
 
-@router.patch("/{org}/v2/{plural}/{instance_id}")
+@router.patch("/{org}/v2/{plural}/{instance_id}", dependencies=[accepts()])
 def patch_instance(plural: str, instance_id: str, request: Request, caller: CallerDep, runtime: RuntimeDep,
                    body: JSONBodyDep) -> Response:
     return _patch(request, runtime, caller, plural, instance_id, parse_operations(_operations(body)))
 
 
-@router.post("/{org}/v2/{plural}/{instance_id}")
+@router.post("/{org}/v2/{plural}/{instance_id}", dependencies=[accepts()])
 def push_instance(plural: str, instance_id: str, request: Request, caller: CallerDep, runtime: RuntimeDep,
                   body: JSONBodyDep) -> Response:
     """Cortex's push at the root: ``{array property: element(s), ...}``."""
@@ -169,7 +170,7 @@ def _operations(body: Any) -> Any:
     return [] if body == {} else body
 
 
-@router.delete("/{org}/v2/{plural}/{instance_id}")
+@router.delete("/{org}/v2/{plural}/{instance_id}", dependencies=[accepts()])
 def delete_instance(plural: str, instance_id: str, request: Request, caller: CallerDep,
                     runtime: RuntimeDep) -> Response:
     files = file_attachments(request, runtime, caller)
@@ -180,14 +181,17 @@ def delete_instance(plural: str, instance_id: str, request: Request, caller: Cal
     return result(True)
 
 
-@router.get("/{org}/v2/{plural}/{instance_id}/{path:path}")
+@router.get("/{org}/v2/{plural}/{instance_id}/{path:path}", dependencies=[accepts(*LIST_ARGUMENTS, "pipeline")])
 def read_property(plural: str, instance_id: str, path: str, request: Request, caller: CallerDep,
                   runtime: RuntimeDep) -> Response:
     parts = _parts(path)
     with instances_of(request, runtime, caller, plural, write=False) as instances:
+        prop = instances.definition.find_property(parts[0])
+        if prop is None or prop.type_name != "List":
+            # Only a List path takes list arguments; anywhere else they would be ignored.
+            refuse_unknown(request.query_params.keys(), frozenset())
         if is_file_path(instances.definition, parts):
             return read_file(request, runtime, caller, instances, plural, instance_id, parts)
-        prop = instances.definition.find_property(parts[0])
         if prop is None and parts[0] not in SYSTEM_PROPERTIES:
             raise faults.property_not_found(path=parts[0])
         if prop is not None and prop.type_name == "List":
@@ -210,7 +214,7 @@ def read_property(plural: str, instance_id: str, path: str, request: Request, ca
     return _value_response(value)
 
 
-@router.put("/{org}/v2/{plural}/{instance_id}/{path:path}")
+@router.put("/{org}/v2/{plural}/{instance_id}/{path:path}", dependencies=[accepts()])
 def set_property(plural: str, instance_id: str, path: str, request: Request, caller: CallerDep, runtime: RuntimeDep,
                  body: JSONBodyDep) -> Response:
     parts = _parts(path)
@@ -221,14 +225,14 @@ def set_property(plural: str, instance_id: str, path: str, request: Request, cal
     return document(changed)
 
 
-@router.patch("/{org}/v2/{plural}/{instance_id}/{path:path}")
+@router.patch("/{org}/v2/{plural}/{instance_id}/{path:path}", dependencies=[accepts()])
 def patch_property(plural: str, instance_id: str, path: str, request: Request, caller: CallerDep,
                    runtime: RuntimeDep, body: JSONBodyDep) -> Response:
     operations = parse_operations(_operations(body), _parts(path))
     return _patch(request, runtime, caller, plural, instance_id, operations)
 
 
-@router.post("/{org}/v2/{plural}/{instance_id}/{path:path}")
+@router.post("/{org}/v2/{plural}/{instance_id}/{path:path}", dependencies=[accepts()])
 def push_property(plural: str, instance_id: str, path: str, request: Request, caller: CallerDep, runtime: RuntimeDep,
                   body: JSONBodyDep) -> Response:
     parts = _parts(path)
@@ -241,7 +245,7 @@ def push_property(plural: str, instance_id: str, path: str, request: Request, ca
     return document(pushed)
 
 
-@router.delete("/{org}/v2/{plural}/{instance_id}/{path:path}")
+@router.delete("/{org}/v2/{plural}/{instance_id}/{path:path}", dependencies=[accepts()])
 def pull_property(plural: str, instance_id: str, path: str, request: Request, caller: CallerDep,
                   runtime: RuntimeDep) -> Response:
     parts = _parts(path)
