@@ -97,3 +97,29 @@ def test_demo_is_idempotent_and_its_credentials_work(run, tmp_path, database_url
     (tmp_path / "var" / "demo-credentials.json").unlink()
     third = as_json(run("demo", "--json"))
     assert third["password"] != first["password"] and third["apiKey"] == first["apiKey"]
+
+
+def test_demo_unlocks_its_administrator_so_the_printed_credentials_work(run, tmp_path, database_url):
+    credentials = as_json(run("demo", "--json"))
+
+    from opencortex.auth.lockout import record_failure
+    from opencortex.clock import utcnow
+    from opencortex.model.accounts import find_login_lockout
+    from opencortex.model.orgs import find_org
+    from opencortex.runtime import Runtime
+    from opencortex.settings import Settings
+
+    settings = Settings(data_dir=tmp_path / "var", database_url=database_url)
+    runtime = Runtime.open(settings)
+    try:
+        with runtime.database.begin() as connection:
+            org = find_org(connection, "demo")
+            for _ in range(settings.login_lock_threshold):
+                record_failure(connection, settings, org["id"], credentials["email"], utcnow())
+            assert find_login_lockout(connection, org["id"], credentials["email"]).locked_until is not None
+        again = run("demo")
+        assert "Unlocked " + credentials["email"] in again.stderr
+        with runtime.database.connect() as connection:
+            assert find_login_lockout(connection, org["id"], credentials["email"]) is None
+    finally:
+        runtime.close()

@@ -22,7 +22,7 @@ from opencortex.cli.context import CommandContext, pass_context
 from opencortex.cli.output import emit, json_option
 from opencortex.demo.app import ensure_demo_app
 from opencortex.demo.load import DEMO_PATIENTS, ensure_study
-from opencortex.model.accounts import create_account, find_account_by_email, set_account_password
+from opencortex.model.accounts import create_account, find_account_by_email, set_account_password, unlock_account
 from opencortex.model.apps import random_alphanumeric
 from opencortex.model.orgs import create_org, find_org
 from opencortex.model.passwords import verify_password
@@ -82,9 +82,14 @@ def ensure_demo(runtime: Runtime, notify: Callable[[str], None] | None = None) -
             password = random_alphanumeric(20)
             set_account_password(connection, org["id"], account["id"], password)
         app = ensure_demo_app(connection, runtime.master_key, org["id"], account)
+        # The credentials printed next must work now, even after someone mistyped the password.
+        unlocked = unlock_account(connection, org["id"], DEMO_EMAIL)
     _write_stored(stored_path, {"email": DEMO_EMAIL, "password": password})
-    if app.changes and notify is not None:
-        notify(f"Updated the demo app {app.key} for this version: " + "; ".join(app.changes) + ".")
+    if notify is not None:
+        if app.changes:
+            notify(f"Updated the demo app {app.key} for this version: " + "; ".join(app.changes) + ".")
+        if unlocked.was_locked or unlocked.lockout is not None:
+            notify(f"Unlocked {DEMO_EMAIL} after failed logins.")
     return {
         "org": DEMO_ORG,
         "email": DEMO_EMAIL,
