@@ -45,6 +45,7 @@ from opencortex.ids import ANONYMOUS, PUBLIC, ROLE_DEVELOPER, ROLE_SUPPORT, SYST
 from opencortex.instances.selection import Selection
 from opencortex.instances.service import Instances, ListQuery
 from opencortex.model.objects import find_object
+from opencortex.model.orgs import set_allowed_restricted_operators
 from opencortex.store.tables import documents
 from tests.acl import DATABASES, logged_in, scenario_runtime, table_rows
 from tests.support.platform import (
@@ -213,6 +214,8 @@ def scenario(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
     folder = tmp_path_factory.mktemp(f"acl-matrix-{request.param}")
     with scenario_runtime(request.param, folder, sqlite_template, postgres_run) as runtime:
         fixture = seed_org(runtime)
+        with runtime.database.begin() as connection:  # the queries below use $ne, restricted by default
+            set_allowed_restricted_operators(connection, fixture.code, ["$ne"])
         with ExitStack() as stack:
             http = stack.enter_context(open_test_client(runtime))
             yield build_scenario(fixture, http, stack)

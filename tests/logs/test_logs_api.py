@@ -10,6 +10,7 @@ from opencortex.exports.worker import ExportWorker
 from opencortex.ids import new_object_id
 from opencortex.logs import LogEntry, purge_expired_logs, write_logs
 from opencortex.logs.records import ERROR, EXPORT, INFO, LOGGER, WARN
+from opencortex.model.orgs import set_allowed_restricted_operators
 from tests.logs.conftest import logged_in, seed_notes
 from tests.support.platform import CortexClient, assert_fault, open_test_client, seed_org
 
@@ -89,7 +90,17 @@ def test_where_sort_and_limit(org):
     assert where({"src_id": {"$exists": False}}) == list(range(0, 30, 2))
     assert where({"lvl": {"$gte": 3, "$lt": 4}}) == [3, 8, 13, 18, 23, 28]
     assert where({"$or": [{"lvl": 4}, {"src_id": EXPORT_A}]}) == sorted({*range(4, 30, 5), *range(1, 30, 4)})
+    # $ne is restricted: refused until the org allows it (configuration.queries.allowedRestrictedMatchOps).
+    refused = org.logs(where=json.dumps({"lvl": {"$ne": 0}}))
+    assert refused.status_code == 400 and refused.json()["reason"] == "Invalid operator $ne.", refused.text
+    with org.fixture.runtime.database.begin() as connection:
+        set_allowed_restricted_operators(connection, org.fixture.code, ["$ne", "$type"])
     assert where({"lvl": {"$ne": 0}, "src": 0}) == [n for n in range(0, 30, 2) if n % 5]
+    assert where({"lvl": {"$type": "int"}}) == list(range(30))
+    assert where({"lvl": {"$type": "long"}}) == where({"lvl": {"$type": "double"}}) == []
+    assert where({"src_id": {"$type": "objectId"}}) == list(range(1, 30, 2))
+    assert where({"created": {"$type": "date"}}) == list(range(30))
+    assert where({"created": {"$type": "string"}}) == []
     assert where({"_id": ids[3]}) == [3]
     assert where({"pid": org.fixture.admin["id"]}) == list(range(30))
     now = utcnow()

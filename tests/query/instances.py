@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,10 +20,12 @@ OBJECT = "c_thing"
 SYSTEM_KEYS = ("_id", "type", "owner", "creator", "updater", "created", "updated")
 
 
-def thing_schema() -> QuerySchema:
+def thing_schema(allowed_restricted: Iterable[str] = ("*",)) -> QuerySchema:
     """Every kind of property the query layer handles, as the model layer describes them.
 
-    Like the model, paths below the document array ``c_docs`` are marked as arrays too.
+    Like the model, paths below the document array ``c_docs`` are marked as arrays too. The
+    restricted operators ($ne, $nin, $type) are allowed unless ``allowed_restricted`` says
+    otherwise (an org's default allows none).
     """
     schema = QuerySchema.with_system_properties(OBJECT)
     for prop in (
@@ -44,13 +46,14 @@ def thing_schema() -> QuerySchema:
         QueryableProperty("c_docs.c_tags", "String", array=True, indexed=True),
         QueryableProperty("c_loc", "Geometry", indexed=True),
         QueryableProperty("c_mixed", "String", indexed=True),
+        QueryableProperty("c_any", "Any", indexed=True),
         QueryableProperty("c_plain", "String"),
         QueryableProperty("c_secret", "String", indexed=True, readable=False),
         QueryableProperty("c_hidden", "Document", readable=False),
         QueryableProperty("c_hidden.c_inner", "String", indexed=True),
     ):
         schema.add(prop)
-    return schema
+    return schema.allowing(allowed_restricted)
 
 
 def object_id(number: int) -> str:

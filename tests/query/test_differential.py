@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from opencortex.query import matches, parse_sort, parse_where, sort_key
+from opencortex.query.bson_types import TYPE_NAMES
 from opencortex.query.values import format_iso
 from opencortex.store.database import Database
 from tests.query.instances import delete_all, insert, object_id, prepare, select_ids, thing_schema
@@ -33,6 +34,11 @@ number = st.one_of(
     st.integers(-1000, 1000),
     st.floats(-1e4, 1e4, allow_nan=False, allow_infinity=False).map(lambda value: round(value, 2)),
 )
+# Numbers at the edges of $type's classes: int (32 bits), long (64 bits), double.
+EDGE_NUMBERS = [2**31 - 1, 2**31, -(2**31), -(2**31) - 1, 2**40, -(2**53), 2**63 - 1, -(2**63), 2**63, 2**64 - 1,
+                3.0, -0.0, 0.5, 1e16, 2.0**31, 2.0**63, -(2.0**63), 1e20, 9.2233720368547748e18, 1.5e300]
+wide_number = st.one_of(number, st.sampled_from(EDGE_NUMBERS), st.floats(allow_nan=False, allow_infinity=False),
+                        st.integers(-(2**63), 2**64 - 1))
 moment = st.datetimes(datetime(2000, 1, 1), datetime(2030, 1, 1), timezones=st.just(UTC))
 date = st.one_of(
     st.sampled_from(["2024-01-01T00:00:00.000Z", "2024-06-01T12:30:00.500Z"]), moment.map(format_iso)
@@ -42,6 +48,16 @@ point = st.builds(
     lambda lng, lat: {"type": "Point", "coordinates": [lng, lat]},
     st.one_of(st.sampled_from([2.35, 2.4, -0.13]), st.floats(-180, 180).map(lambda value: round(value, 4))),
     st.one_of(st.sampled_from([48.85, 48.9, 51.5]), st.floats(-90, 90).map(lambda value: round(value, 4))),
+)
+
+
+any_scalar = st.one_of(st.none(), st.booleans(), wide_number, st.sampled_from(WORDS), st.just(f"{1:024x}"),
+                       st.just("2024-01-01T00:00:00.000Z"))
+any_json = st.recursive(
+    any_scalar,
+    lambda children: st.one_of(st.lists(children, max_size=3),
+                               st.dictionaries(st.sampled_from(["a", "b"]), children, max_size=2)),
+    max_leaves=5,
 )
 
 
@@ -80,7 +96,8 @@ instance_fields = st.fixed_dictionaries(
         ),
         "c_docs": maybe(st.lists(element, max_size=3)),
         "c_loc": maybe(point),
-        "c_mixed": maybe(st.one_of(text, number, st.booleans(), st.lists(text, max_size=2))),
+        "c_mixed": maybe(st.one_of(text, wide_number, st.booleans(), st.lists(text, max_size=2))),
+        "c_any": maybe(any_json),
         "type": st.sampled_from([None, "c_a", "c_b", "C_a"]),
         "owner": st.one_of(st.none(), oid),
         "created": moment,
@@ -118,6 +135,9 @@ NUMBER_PATHS = ["c_num", "c_name.c_age", "c_docs.c_score", "c_nums"]
 ID_PATHS = ["c_oid", "c_ref", "owner", "_id"]
 DATE_PATHS = ["c_date", "created", "updated"]
 ARRAY_PATHS = ["c_tags", "c_nums", "c_docs", "c_docs.c_tags"]
+# Every path $type may test: body properties of each type, arrays, and system columns.
+TYPE_PATHS = sorted({*TEXT_PATHS, *NUMBER_PATHS, *ID_PATHS, *DATE_PATHS, *ARRAY_PATHS, "c_bool", "c_loc",
+                     "c_any", "c_docs.c_label", "c_docs.c_score"})
 
 
 def value_conditions(values: st.SearchStrategy[Any], *, with_regex: bool) -> st.SearchStrategy[Any]:
@@ -180,6 +200,11 @@ leaf = st.one_of(
         st.builds(lambda a, b: {"$elemMatch": {"$or": [a, b]}}, docs_element, docs_element),
     ),
     condition(["c_docs", "c_loc"], st.builds(lambda flag: {"$exists": flag}, st.booleans())),
+    condition(TYPE_PATHS, st.builds(lambda name: {"$type": name}, st.sampled_from(TYPE_NAMES))),
+    condition(["c_docs"], st.builds(lambda name: {"$elemMatch": {"c_label": {"$type": name}}},
+                                    st.sampled_from(TYPE_NAMES))),
+    condition(["c_tags", "c_nums"], st.builds(lambda name: {"$elemMatch": {"$type": name}},
+                                              st.sampled_from(TYPE_NAMES))),
     condition(
         ["c_loc"],
         st.builds(

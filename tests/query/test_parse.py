@@ -20,8 +20,10 @@ from opencortex.query.ast import (
     Regex,
     Size,
     Traversal,
+    TypeIs,
     Within,
 )
+from opencortex.query.schema import QuerySchema
 from tests.query.instances import object_id, thing_schema
 
 SCHEMA = thing_schema()
@@ -29,8 +31,10 @@ QUERY = "cortex.invalidArgument.query"
 EXACT = "cortex.unsupportedOperation.exactMatching"
 
 
-def parse(where: Any, **options: Any) -> Any:
-    return parse_where(where, SCHEMA, **options)
+def parse(where: Any, allowed_restricted: Any = None, **options: Any) -> Any:
+    """``parse_where`` on the test schema; ``allowed_restricted`` replaces the schema's (all)."""
+    schema = SCHEMA if allowed_restricted is None else SCHEMA.allowing(allowed_restricted)
+    return parse_where(where, schema, **options)
 
 
 def fault_of(where: Any, **options: Any) -> Fault:
@@ -193,7 +197,7 @@ def test_unknown_and_unreadable_faults_are_identical() -> None:
     ("where", "path", "reason"),
     [
         ({"c_str": {"$foo": 1}}, "c_str", "Invalid operator $foo"),
-        ({"c_str": {"$type": "string"}}, "c_str", "Invalid operator $type"),
+        ({"c_str": {"$mod": [2, 0]}}, "c_str", "Invalid operator $mod"),
         ({"$where": "1"}, None, "Invalid operator $where"),
         ({"$text": {"$search": "x"}}, None, "Invalid operator $text"),
         ({"c_num": {"$regex": "/1/"}}, "c_num", "$regex cannot be used on c_num"),
@@ -273,8 +277,63 @@ def test_restricted_operators_follow_the_org_setting() -> None:
     assert_fault(
         {"c_str": {"$nin": ["a"]}}, path="c_str", reason="Invalid operator $nin", allowed_restricted=["$ne"]
     )
+    assert_fault(
+        {"c_str": {"$type": "string"}},
+        path="c_str",
+        reason="Invalid operator $type",
+        allowed_restricted=["$ne", "$nin"],
+    )
     assert parse({"c_str": {"$ne": "a"}}, allowed_restricted=["$ne"]) is not None
     assert parse({"c_str": {"$nin": ["a"]}}, allowed_restricted=["*"]) is not None
+    assert parse({"c_str": {"$type": "string"}}, allowed_restricted=["$type"]) is not None
+
+
+RESTRICTED_USES = [
+    {"c_str": {"$ne": "a"}},
+    {"c_str": {"$nin": ["a"]}},
+    {"c_str": {"$type": "string"}},
+    {"$or": [{"c_num": 1}, {"c_str": {"$ne": "a"}}]},
+    {"c_str": {"$not": {"$nin": ["a"]}}},
+    {"c_tags": {"$elemMatch": {"$ne": "a"}}},
+    {"c_docs": {"$elemMatch": {"c_label": {"$type": "string"}}}},
+    {"_id": {"$type": "objectId"}},
+]
+
+
+@pytest.mark.parametrize("where", RESTRICTED_USES)
+def test_a_schema_refuses_restricted_operators_by_default_wherever_they_are(where: dict[str, Any]) -> None:
+    """Cortex's default: an org that did not allow them gets "Invalid operator", at any depth."""
+    default = QuerySchema(SCHEMA.object_name, SCHEMA.properties)
+    with pytest.raises(Fault) as caught:
+        parse_where(where, default)
+    assert caught.value.err_code == QUERY and caught.value.status == 400
+    assert (caught.value.reason or "").startswith("Invalid operator $"), caught.value.reason
+    assert parse_where(where, default.allowing(["*"])) is not None
+
+
+# $type
+
+
+def test_type_becomes_type_is_on_body_properties() -> None:
+    node = parse({"c_str": {"$type": "string"}})
+    assert isinstance(node, TypeIs) and node.name == "string" and node.field.path == "c_str"
+    assert isinstance(parse({"c_any": {"$type": "maxKey"}}), TypeIs)  # accepted; it matches nothing
+    assert parse({"c_num": {"$type": "int", "$gt": 1}}) == And((parse({"c_num": {"$type": "int"}}),
+                                                              parse({"c_num": {"$gt": 1}})))
+
+
+def test_type_on_a_system_column_is_decided_by_the_column_type() -> None:
+    assert isinstance(parse({"_id": {"$type": "objectId"}}), Exists)
+    assert isinstance(parse({"created": {"$type": "date"}}), Exists)
+    assert isinstance(parse({"type": {"$type": "string"}}), Exists)
+    for where in ({"_id": {"$type": "string"}}, {"created": {"$type": "string"}}, {"owner": {"$type": "null"}},
+                  {"updated": {"$type": "long"}}):
+        assert parse(where) == Or(()), where
+
+
+@pytest.mark.parametrize("value", ["String", "number", "integer", 2, ["string"], None, {"$eq": "string"}, ""])
+def test_type_takes_one_of_cortexs_names(value: Any) -> None:
+    assert_fault({"c_str": {"$type": value}}, path="c_str", reason="$type expects one of double, string, object")
 
 
 @pytest.mark.parametrize(

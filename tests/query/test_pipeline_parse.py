@@ -117,3 +117,18 @@ def test_unwound_paths_read_from_the_element() -> None:
 def test_count_stage_is_a_group_of_everything() -> None:
     pipeline = parse_pipeline([{"$count": "total"}], SCHEMA, ARRAYS)
     assert pipeline is not None and not pipeline.outputs_documents
+
+
+@pytest.mark.parametrize("condition", [{"c_str": {"$ne": "a"}}, {"c_tags": {"$nin": ["a"]}},
+                                       {"c_num": {"$type": "int"}}])
+def test_match_follows_the_schemas_restricted_operators(condition: dict[str, Any]) -> None:
+    """$match is a where: an org that does not allow $ne, $nin or $type gets "Invalid operator"."""
+    operator = next(iter(next(iter(condition.values()))))
+    pipeline = [{"$match": condition}, {"$count": "n"}]
+    for allowed in ((), [name for name in ("$ne", "$nin", "$type") if name != operator]):
+        with pytest.raises(Fault) as raised:
+            parse_pipeline(pipeline, thing_schema(allowed), ARRAYS)
+        assert raised.value.err_code == "cortex.invalidArgument.query"
+        assert raised.value.reason == f"Invalid operator {operator}."
+    assert parse_pipeline(pipeline, thing_schema([operator]), ARRAYS) is not None
+    assert parse_pipeline(pipeline, thing_schema(["*"]), ARRAYS) is not None

@@ -1,4 +1,4 @@
-"""``opencortex org``: create, list and show orgs."""
+"""``opencortex org``: create, list, show and configure orgs."""
 
 from __future__ import annotations
 
@@ -14,13 +14,19 @@ from opencortex.clock import iso
 from opencortex.files.accounting import storage_usage
 from opencortex.model.accounts import count_accounts
 from opencortex.model.apps import list_apps
-from opencortex.model.orgs import create_org, find_org, list_orgs
+from opencortex.model.orgs import (
+    allowed_restricted_operators,
+    create_org,
+    find_org,
+    list_orgs,
+    set_allowed_restricted_operators,
+)
 from opencortex.settings import Settings
 
 
 @click.group("org")
 def org_group() -> None:
-    """Create, list and show orgs."""
+    """Create, list, show and configure orgs."""
 
 
 @org_group.command("create")
@@ -61,8 +67,31 @@ def org_show(context: CommandContext, code: str, as_json: bool) -> None:
         if org is None:
             raise faults.org_not_found(f"No org with code {code!r}.", path="code")
         data = org_detail(connection, settings, org)
+    emit(as_json, data, detail_lines(data))
+
+
+@org_group.command("set")
+@click.argument("code")
+@click.option("--allow-restricted-ops", "restricted", metavar="OPS",
+              help="The restricted query operators the org allows in where and $match, comma-separated: "
+                   "some of $ne,$nin,$type, or * for all, or '' for none (the default). Quote it: '$ne,$nin'.")
+@json_option()
+@pass_context
+def org_set(context: CommandContext, code: str, restricted: str | None, as_json: bool) -> None:
+    """Change an org's settings, then show the org as `org show` does."""
+    if restricted is None:
+        raise click.UsageError("Nothing to set: give --allow-restricted-ops.")
+    operators = [name.strip() for name in restricted.split(",") if name.strip()]
+    with context.runtime.database.begin() as connection:
+        org = set_allowed_restricted_operators(connection, code, operators)
+        data = org_detail(connection, context.runtime.settings, org)
+    emit(as_json, data, detail_lines(data))
+
+
+def detail_lines(data: dict[str, Any]) -> list[str]:
     storage = data["storage"]
-    emit(as_json, data, [
+    allowed = data["configuration"]["queries"]["allowedRestrictedMatchOps"]
+    return [
         f"Org {data['code']}: {data['name']}",
         f"  id:        {data['_id']}",
         f"  state:     {data['state']}",
@@ -71,7 +100,9 @@ def org_show(context: CommandContext, code: str, as_json: bool) -> None:
         f"  apps:      {data['apps']}",
         f"  storage:   {format_bytes(storage['used'])} of {format_bytes(storage['limit'])} used "
         f"({storage['files']} file{'s' if storage['files'] != 1 else ''})",
-    ])
+        "  restricted query operators allowed: "
+        + ("all (*)" if allowed == ["*"] else ", ".join(allowed) if allowed else "none ($ne, $nin, $type refused)"),
+    ]
 
 
 def org_summary(connection: Connection, org: dict[str, Any]) -> dict[str, Any]:
@@ -90,7 +121,12 @@ def org_summary(connection: Connection, org: dict[str, Any]) -> dict[str, Any]:
 def org_detail(connection: Connection, settings: Settings, org: dict[str, Any]) -> dict[str, Any]:
     usage = storage_usage(connection, settings, org["id"]).to_json()
     usage.pop("object")
-    return org_summary(connection, org) | {"storage": usage}
+    allowed = allowed_restricted_operators(org["settings"])
+    operators = ["*"] if "*" in allowed else sorted(allowed)
+    return org_summary(connection, org) | {
+        "storage": usage,
+        "configuration": {"queries": {"allowedRestrictedMatchOps": operators}},
+    }
 
 
 def format_bytes(size: int) -> str:

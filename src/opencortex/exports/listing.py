@@ -26,6 +26,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from opencortex import faults
 from opencortex.exports.jobs import ExportJob
 from opencortex.ids import ROLE_ADMINISTRATOR
+from opencortex.model.orgs import org_allowed_restricted_operators
 from opencortex.query.ast import And, Compare, Exists, In, Node, Not, Or, Regex
 from opencortex.query.dialects import json_dialect
 from opencortex.query.parse import parse_sort, parse_where
@@ -101,7 +102,7 @@ class ExportListQuery:
 def select_exports(connection: Connection, dialect: str, org_id: str, query: ExportListQuery,
                    access: ExportAccess) -> tuple[list[ExportJob], bool]:
     """One page of the org's exports that ``access`` reads, and whether more follow."""
-    statement = _select(dialect, org_id, query, access).limit(query.limit + 1)
+    statement = _select(connection, dialect, org_id, query, access).limit(query.limit + 1)
     jobs = [ExportJob.from_row(row) for row in connection.execute(statement).mappings()]
     has_more = len(jobs) > query.limit
     jobs = jobs[: query.limit]
@@ -114,13 +115,15 @@ def count_exports(connection: Connection, dialect: str, org_id: str, query: Expo
                   access: ExportAccess) -> int:
     """How many exports the list covers over all its pages (``total=true``)."""
     whole = ExportListQuery(where=query.where, sort=query.sort, state=query.state, limit=query.limit)
-    counted = _select(dialect, org_id, whole, access).order_by(None).subquery()
+    counted = _select(connection, dialect, org_id, whole, access).order_by(None).subquery()
     return int(connection.execute(sa.select(sa.func.count()).select_from(counted)).scalar_one())
 
 
-def _select(dialect: str, org_id: str, query: ExportListQuery, access: ExportAccess) -> sa.Select[Any]:
-    where = parse_where(query.where, EXPORT_SCHEMA)
-    keys = parse_sort(query.sort, EXPORT_SCHEMA)
+def _select(connection: Connection, dialect: str, org_id: str, query: ExportListQuery,
+            access: ExportAccess) -> sa.Select[Any]:
+    schema = EXPORT_SCHEMA.allowing(org_allowed_restricted_operators(connection, org_id))
+    where = parse_where(query.where, schema)
+    keys = parse_sort(query.sort, schema)
     if (query.starting_after or query.ending_before) and (where is not None or keys):
         raise faults.query_invalid("startingAfter/endingBefore is incompatible with where/sort.")
     statement = sa.select(exports).where(exports.c.org_id == org_id, access.condition(),

@@ -33,6 +33,7 @@ from opencortex.instances.service import Instances
 from opencortex.logs import LOG_PROPERTIES, LOG_SCHEMA, require_log_reader
 from opencortex.model.definitions import ObjectDefinition
 from opencortex.model.objects import find_object
+from opencortex.model.orgs import org_allowed_restricted_operators
 from opencortex.model.properties import PropertyDefinition
 from opencortex.query.ast import Node
 from opencortex.query.parse import parse_where
@@ -197,7 +198,7 @@ def parse_target_where(target: ExportTarget, connection: Connection, dialect: st
                        document: dict[str, Any] | None) -> Node | None:
     """``where``, parsed as the target's own list reads parse it (the same faults)."""
     if target.kind is TargetKind.LOGS:
-        return parse_where(document, LOG_SCHEMA)
+        return parse_where(document, LOG_SCHEMA.allowing(org_allowed_restricted_operators(connection, org_id)))
     assert target.definition is not None
     schema = Instances(connection, dialect, org_id, target.definition, viewer).query_schema()
     if target.kind is TargetKind.DOCUMENT_ARRAY:
@@ -208,7 +209,7 @@ def parse_target_where(target: ExportTarget, connection: Connection, dialect: st
 def element_schema(target: ExportTarget, schema: QuerySchema) -> QuerySchema:
     """The holding object's query schema, seen from inside one element of the document array."""
     head = target.array_path + "."
-    elements = QuerySchema(target.array_path)
+    elements = QuerySchema(target.array_path, allowed_restricted=schema.allowed_restricted)
     elements.add(QueryableProperty(path="_id", type="ObjectId", indexed=True))
     for path, prop in schema.properties.items():
         if not path.startswith(head):

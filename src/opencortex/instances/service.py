@@ -28,6 +28,7 @@ from opencortex.instances.selection import Selection
 from opencortex.instances.serialise import DocumentPlan, nameable, naming_ceiling
 from opencortex.model.definitions import ObjectDefinition, build_query_schema
 from opencortex.model.objects import find_object
+from opencortex.model.orgs import org_allowed_restricted_operators
 from opencortex.model.properties import PropertyDefinition
 from opencortex.model.validation import validate_create, validate_update
 from opencortex.query.ast import And, ElemMatch, Node, Not, Or
@@ -64,12 +65,17 @@ class Instances:
         self.viewer = viewer
         # Definitions of expanded objects, read once per Instances (an export expands every batch).
         self._targets: dict[str, ObjectDefinition | None] = {}
+        self._allowed_restricted: frozenset[str] | None = None  # the org's setting, read once
 
     # Reading
 
     def query_schema(self) -> QuerySchema:
-        """What this viewer may name in ``where`` and ``sort``: readable properties only."""
-        schema = build_query_schema(self.definition)
+        """What this viewer may name in ``where`` and ``sort``: readable properties only; and the
+        restricted operators (``$ne``, ``$nin``, ``$type``) the org allows. Every ``where`` and
+        pipeline of a request is parsed against this schema, so the org's setting applies to all."""
+        if self._allowed_restricted is None:
+            self._allowed_restricted = org_allowed_restricted_operators(self.connection, self.org_id)
+        schema = build_query_schema(self.definition).allowing(self._allowed_restricted)
         ceiling = naming_ceiling(self.viewer, self.definition.settings)
         for path, prop in list(schema.properties.items()):
             if prop.column is not None:
@@ -151,12 +157,16 @@ class Instances:
         for batch in self.scan_raw(where, batch_size):
             yield [to_row(raw) for raw in batch]
 
-    def scan_raw(self, where: str | dict[str, Any] | None, batch_size: int = 1000) -> Iterator[list[RawRow]]:
-        """``scan`` as driver tuples (``instances.raw_rows``): what exports read.
+    def scan_raw(self, where: str | dict[str, Any] | None, batch_size: int = 1000, *,
+                 also: Any = None) -> Iterator[list[RawRow]]:
+        """``scan`` as driver tuples (``instances.raw_rows``): what exports read (``also``: a
+        further SQL condition, such as an incremental export's "changed after").
 
         No OFFSET, no limit, one query per batch whatever the size of the set.
         """
         condition = self.condition(parse_where(where, self.query_schema()))
+        if also is not None:
+            condition = sa.and_(condition, also)
         columns = raw_columns(self.dialect)
         last: str | None = None
         while True:
@@ -172,8 +182,10 @@ class Instances:
             yield rows
             last = rows[-1][ID]
 
-    def count(self, where: str | dict[str, Any] | None) -> int:
+    def count(self, where: str | dict[str, Any] | None, *, also: Any = None) -> int:
         condition = self.condition(parse_where(where, self.query_schema()))
+        if also is not None:
+            condition = sa.and_(condition, also)
         statement = sa.select(sa.func.count()).select_from(documents).where(
             documents.c.org_id == self.org_id, documents.c.object == self.definition.name, condition
         )

@@ -24,6 +24,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from opencortex import faults
 from opencortex.logs.records import log_json
+from opencortex.model.orgs import org_allowed_restricted_operators
 from opencortex.query import parse_sort, parse_where
 from opencortex.query.ast import And, Compare, Exists, Field, In, Node, Not, Or
 from opencortex.query.schema import QueryableProperty, QuerySchema
@@ -74,7 +75,8 @@ class LogQuery:
 
 def list_logs(connection: Connection, org_id: str, query: LogQuery) -> tuple[list[dict[str, Any]], bool]:
     """One page of the org's logs, shown as Cortex does, and whether more follow in that direction."""
-    condition = compile_log_where(parse_where(query.where, LOG_SCHEMA))
+    schema = LOG_SCHEMA.allowing(org_allowed_restricted_operators(connection, org_id))  # $ne... as the org says
+    condition = compile_log_where(parse_where(query.where, schema))
     key, direction = _sort_key(query.sort)
     statement = sa.select(logs).where(logs.c.org_id == org_id, condition)
     if query.starting_after:

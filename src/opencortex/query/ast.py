@@ -10,7 +10,10 @@ language, so that the two back ends have fewer cases to agree on:
 - ``$all: [a, b]`` becomes ``And(Compare a, Compare b)`` (or ``And`` of ``ElemMatch``es), and
   ``$all: []`` becomes ``Or()``, which matches nothing (as in MongoDB);
 - null is "absent": ``{"p": null}`` becomes ``Not(Exists p)`` and ``$ne: null`` ``Exists p``;
-- several operators on one property, or several keys in one object, become an ``And``.
+- several operators on one property, or several keys in one object, become an ``And``;
+- ``$type`` on a column (whose type is fixed) becomes ``Exists`` when the column's type is the
+  one named, and ``Or()`` otherwise (on an integer column, ``int`` and ``long`` become ranges);
+  on a body property it is ``TypeIs``, whose meaning ``bson_types.py`` states.
 
 Values are already coerced to the property's type: Dates are ISO 8601 strings in the stored
 form (``2024-01-02T03:04:05.000Z``), ObjectIds lower-case hex, Numbers ints or finite floats.
@@ -133,6 +136,14 @@ class Within:
 
 
 @dataclass(frozen=True)
+class TypeIs:
+    """``$type``: a value whose BSON type, as ``bson_types.stored_kind`` reads it, is ``name``."""
+
+    field: Field
+    name: str  # one of bson_types.TYPE_NAMES
+
+
+@dataclass(frozen=True)
 class And:
     children: tuple[Node, ...]  # empty: matches everything
 
@@ -147,4 +158,11 @@ class Not:
     child: Node
 
 
-Node = Compare | In | Exists | Regex | Size | ElemMatch | Within | And | Or | Not
+Node = Compare | In | Exists | Regex | Size | TypeIs | ElemMatch | Within | And | Or | Not
+
+
+def tests_arrays_whole(node: Node) -> bool:
+    """True for the conditions that look at an array itself rather than at its elements:
+    ``$exists``, ``$size`` and ``$type: "array"``. Every other condition on an array property
+    applies to its elements (any one matching will do)."""
+    return isinstance(node, Exists | Size) or (isinstance(node, TypeIs) and node.name == "array")

@@ -7,7 +7,10 @@ Semantics (``evaluate.py`` implements the same in Python, and the tests hold the
 
 - Arrays: a condition on an array matches when any element matches (MongoDB). ``$ne`` and
   ``$nin`` are negations, so they match when no element equals (and when the property is
-  absent). ``$exists`` and ``$size`` look at the array itself, not its elements.
+  absent). ``$exists``, ``$size`` and ``$type: "array"`` look at the array itself, not its
+  elements (``ast.tests_arrays_whole``).
+- ``$type`` reads each value's BSON type from its JSON type and its property's type
+  (``bson_types.py``); numbers are told apart by value (``dialects.number_class``).
 - Null is absent: ``$exists: true`` needs a non-null value; ``{"p": null}`` matches a missing
   or null ``p``. (Cortex unsets a property written as null, so the two are the same thing.)
 - Types are bracketed: a Number condition never matches a string, a String condition never
@@ -46,8 +49,11 @@ from opencortex.query.ast import (
     Size,
     Step,
     Traversal,
+    TypeIs,
     Within,
+    tests_arrays_whole,
 )
+from opencortex.query.bson_types import stored_kind
 from opencortex.query.dialects import JsonDialect, Location, PostgresJson, json_dialect
 from opencortex.query.geo import DEGREES, HALF, circle_terms
 from opencortex.query.schema import QueryableProperty
@@ -130,7 +136,7 @@ class _WhereCompiler:
             predicate = partial(self.condition, inner)  # each element is the root of the inner condition
         else:
             predicate = partial(self.leaf, node)
-        through_last = not isinstance(node, Exists | Size)  # these two look at the array itself
+        through_last = not tests_arrays_whole(node)
         contained = self.postgres_containment(node, root) if through_last else None
         if contained is not None:
             return contained
@@ -199,7 +205,9 @@ class _WhereCompiler:
             return sa.or_(sa.false(), *options)
         if isinstance(node, Regex):
             return self.json.regex(value, node.pattern)
-        return sa.false()  # $size, $within and $elemMatch never apply to a column (the parser refuses them)
+        # $size, $within and $elemMatch never apply to a column (the parser refuses them), and
+        # the parser turns $type on a column into Exists, comparisons or Or().
+        return sa.false()
 
     def leaf(self, node: Node, location: Location) -> Condition:
         """The test of one value at ``location`` for a leaf node."""
@@ -216,6 +224,9 @@ class _WhereCompiler:
             return json.array_length(location) == node.size
         if isinstance(node, Within):
             return self.within(location, node)
+        if isinstance(node, TypeIs):
+            kind = stored_kind(node.name, node.field.type)
+            return sa.false() if kind is None else json.has_kind(location, kind)
         raise TypeError(f"not a leaf condition: {node!r}")
 
     def compare(self, location: Location, value_type: str, op: str, value: Scalar) -> Condition:

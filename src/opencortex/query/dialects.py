@@ -31,11 +31,13 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.selectable import FromClause
 
 from opencortex.query.ast import Pattern
+from opencortex.query.bson_types import INT32_MAX, INT32_MIN, INT64_MAX, INT64_MIN, StoredKind
 from opencortex.store.tables import documents
 
 SAFE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
 Key = str | int
-Kind = str  # "string" | "number" | "boolean" | "array"
+Kind = str  # "string" | "number" | "boolean" | "array" | "null" | "object"
+NUMBER_CLASSES = ("int", "long", "double")
 
 
 @dataclass(frozen=True)
@@ -70,6 +72,18 @@ def _texts(*names: str) -> list[ColumnElement[Any]]:
     return [sa.literal_column(f"'{name}'") for name in names]
 
 
+def _number_class(is_number: ColumnElement[bool], whole_64: ColumnElement[bool],
+                  value: ColumnElement[Any]) -> ColumnElement[Any]:
+    """'int', 'long' or 'double' (``bson_types.number_class``) for a number; NULL otherwise."""
+    int_32 = sa.and_(value >= _literal(str(INT32_MIN)), value <= _literal(str(INT32_MAX)))
+    int_text, long_text, double_text = _texts(*NUMBER_CLASSES)
+    return sa.case(
+        (sa.and_(is_number, whole_64, int_32), int_text),
+        (sa.and_(is_number, whole_64), long_text),
+        (is_number, double_text),
+    )
+
+
 class SqliteJson:
     """SQLite's JSON1: ``json_extract``, ``json_type``, ``json_each``."""
 
@@ -79,6 +93,8 @@ class SqliteJson:
         "number": ("integer", "real"),
         "boolean": ("true", "false"),
         "array": ("array",),
+        "null": ("null",),
+        "object": ("object",),
     }
 
     def root(self) -> Location:
@@ -110,6 +126,27 @@ class SqliteJson:
 
     def present(self, location: Location) -> ColumnElement[bool]:
         return self._json_type(location) != _literal("'null'")
+
+    def has_kind(self, location: Location, kind: StoredKind) -> ColumnElement[bool]:
+        """The value is of ``kind`` (a JSON type, or a class of number: ``$type``)."""
+        if kind in NUMBER_CLASSES:
+            return self.number_class(location) == _literal(f"'{kind}'")
+        return self.is_kind(location, kind)
+
+    def number_class(self, location: Location) -> ColumnElement[Any]:
+        """'int', 'long' or 'double' for a number, NULL for anything else.
+
+        ``json_extract`` gives an integer within 64 bits and a real otherwise. A real is whole
+        when it equals its integer part, which is exact below 2^63 in magnitude; the bounds are
+        reals, so that reals compare with reals only, and strict (``bson_types.number_class``).
+        """
+        value = self.value(location)
+        whole_64 = sa.or_(
+            sa.func.typeof(value) == _literal("'integer'"),
+            sa.and_(value > _literal(f"{float(INT64_MIN)!r}"), value < _literal(f"{float(-INT64_MIN)!r}"),
+                    value == sa.cast(value, sa.Integer)),
+        )
+        return _number_class(self.is_kind(location, "number"), whole_64, value)
 
     def is_scalar_or_object(self, location: Location) -> ColumnElement[bool]:
         """Present, and neither null nor an array (NULL, so false, when missing)."""
@@ -199,6 +236,21 @@ class PostgresJson:
 
     def present(self, location: Location) -> ColumnElement[bool]:
         return self._json_type(location) != _literal("'null'")
+
+    def has_kind(self, location: Location, kind: StoredKind) -> ColumnElement[bool]:
+        """The value is of ``kind`` (a JSON type, or a class of number: ``$type``)."""
+        if kind in NUMBER_CLASSES:
+            return self.number_class(location) == _literal(f"'{kind}'")
+        return self.is_kind(location, kind)
+
+    def number_class(self, location: Location) -> ColumnElement[Any]:
+        """'int', 'long' or 'double' for a number, NULL for anything else: jsonb numbers are
+        exact decimals, so wholeness and range are exact tests."""
+        is_number = self.is_kind(location, "number")
+        value = sa.case((is_number, sa.cast(self.jsonb(location), sa.Numeric)))
+        whole_64 = sa.and_(value == sa.func.trunc(value), value >= _literal(str(INT64_MIN)),
+                           value <= _literal(str(INT64_MAX)))
+        return _number_class(is_number, whole_64, value)
 
     def is_scalar_or_object(self, location: Location) -> ColumnElement[bool]:
         """Present, and neither null nor an array (NULL, so false, when missing)."""

@@ -30,8 +30,11 @@ from opencortex.query.ast import (
     Size,
     Step,
     Traversal,
+    TypeIs,
     Within,
+    tests_arrays_whole,
 )
+from opencortex.query.bson_types import python_kind, stored_kind
 from opencortex.query.geo import point_within
 from opencortex.query.regex.matching import search
 from opencortex.query.schema import QueryableProperty
@@ -62,7 +65,7 @@ def _holds(node: Node, root: Any) -> bool:
         return any(_holds(child, root) for child in node.children)
     if isinstance(node, Not):
         return not _holds(node.child, root)
-    through_last = not isinstance(node, Exists | Size)
+    through_last = not tests_arrays_whole(node)
     if node.field.column is not None:
         values: Iterator[Any] = iter([_column_value(node.field, root)])
     else:
@@ -113,6 +116,9 @@ def _leaf(node: Node, value: Any) -> bool:
         return _is_point(value) and point_within(
             value["coordinates"][0], value["coordinates"][1], node.circle
         )
+    if isinstance(node, TypeIs):
+        kind = stored_kind(node.name, node.field.type)
+        return kind is not None and python_kind(value) == kind
     raise TypeError(f"not a leaf condition: {node!r}")
 
 

@@ -10,14 +10,17 @@ value (``$eq``) or an object of operators; an array or a plain object is Cortex'
 ``sort`` is a property name (``sort=c_age``, ascending) or a JSON object of names to 1 or -1
 (``{"c_age": -1, "_id": 1}``), in order.
 
-Cortex refuses the "restricted" operators ``$ne`` and ``$nin`` unless the org setting
-``configuration.queries.allowedRestrictedMatchOps`` lists them (or ``*``); pass that list as
-``allowed_restricted``. The default allows them.
+Cortex refuses the "restricted" operators ``$ne``, ``$nin`` and ``$type`` ("Invalid operator
+$ne") unless the org setting ``configuration.queries.allowedRestrictedMatchOps`` lists them (or
+``*``). The schema carries that list (``QuerySchema.allowed_restricted``, none by default), so
+the org's setting applies wherever the org's schema is used.
+
+``$type`` takes one of Cortex's BSON type names (``bson_types.TYPE_NAMES``), and matches what
+``bson_types`` says it does.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection
 from typing import Any, cast
 
 import orjson
@@ -39,15 +42,17 @@ from opencortex.query.ast import (
     Regex,
     Scalar,
     Size,
+    TypeIs,
     Within,
 )
+from opencortex.query.bson_types import INT32_MAX, INT32_MIN, TYPE_NAMES, stored_kind
 from opencortex.query.fields import SORTABLE_TYPES, field_for, is_under_array, resolve_property
 from opencortex.query.limits import DEFAULT_LIMITS, QueryLimits
 from opencortex.query.regex import parse_regex
 from opencortex.query.schema import QueryableProperty, QuerySchema
 from opencortex.query.values import COMPARABLE_TYPES, coerce, is_number
 
-RESTRICTED_OPERATORS = frozenset({"$ne", "$nin"})
+RESTRICTED_OPERATORS = ("$ne", "$nin", "$type")  # Cortex's, in its order
 _RANGE = ("$gt", "$gte", "$lt", "$lte")
 _ARRAY_ONLY = frozenset({"$size", "$all", "$elemMatch"})
 _INT64 = 2**63
@@ -58,13 +63,13 @@ def parse_where(
     schema: QuerySchema,
     *,
     limits: QueryLimits = DEFAULT_LIMITS,
-    allowed_restricted: Collection[str] = ("*",),
 ) -> Node | None:
-    """The validated AST of ``where``, or None when there is no condition at all."""
+    """The validated AST of ``where``, or None when there is no condition at all. The restricted
+    operators allowed are the schema's (``QuerySchema.allowed_restricted``)."""
     document = where_document(where, limits)
     if document is None:
         return None
-    return _WhereParser(schema, limits, allowed_restricted).expression(document, depth=1, prefix="")
+    return _WhereParser(schema, limits).expression(document, depth=1, prefix="")
 
 
 def where_document(
@@ -123,10 +128,9 @@ def load_json_argument(text: str, name: str, limits: QueryLimits) -> Any:
 
 
 class _WhereParser:
-    def __init__(self, schema: QuerySchema, limits: QueryLimits, allowed_restricted: Collection[str]) -> None:
+    def __init__(self, schema: QuerySchema, limits: QueryLimits) -> None:
         self.schema = schema
         self.limits = limits
-        self.allowed_restricted = frozenset(allowed_restricted)
         self.conditions = 0
         self.patterns = 0
         self.pattern_width = 0
@@ -199,7 +203,7 @@ class _WhereParser:
         self, field: Field, prop: QueryableProperty, op: str, value: Any, *, depth: int, is_array: bool
     ) -> Node:
         path = field.path
-        if op in RESTRICTED_OPERATORS and not ({"*", op} & self.allowed_restricted):
+        if op in RESTRICTED_OPERATORS and not self.schema.allows(op):
             raise faults.query_invalid(f"Invalid operator {op}.", path=path)
         if op in _ARRAY_ONLY and not is_array:
             raise faults.query_invalid(
@@ -222,6 +226,8 @@ class _WhereParser:
             return node if value else Not(node)
         if op == "$regex":
             return self.leaf(Regex(field, self.pattern(field, value)))
+        if op == "$type":
+            return self.leaf(self.type_is(field, value))
         if op == "$size":
             if not is_number(value) or isinstance(value, float) or not 0 <= value < _INT64:
                 raise faults.query_invalid("$size expects an integer of at least 0.", path=path)
@@ -250,6 +256,22 @@ class _WhereParser:
             )
         self.require_type(field, "$eq", COMPARABLE_TYPES)
         return self.leaf(Compare(field, "$eq", self.scalar(field, value, "$eq")))
+
+    def type_is(self, field: Field, name: Any) -> Node:
+        """``$type``: one of Cortex's names. A column's type is fixed, so there it is known now
+        which values can match: the condition becomes "the column holds one" (or nothing)."""
+        if not isinstance(name, str) or name not in TYPE_NAMES:
+            raise faults.query_invalid(f"$type expects one of {', '.join(TYPE_NAMES)}.", path=field.path)
+        if field.column is None:
+            return TypeIs(field, name)
+        kind = stored_kind(name, field.type)
+        if field.type == "Number":  # number columns hold integers (a log's src, lvl, sts)
+            if kind == "int":
+                return And((Compare(field, "$gte", INT32_MIN), Compare(field, "$lte", INT32_MAX)))
+            if kind == "long":
+                return Or((Compare(field, "$lt", INT32_MIN), Compare(field, "$gt", INT32_MAX)))
+            return Or(())
+        return Exists(field) if kind == ("boolean" if field.type == "Boolean" else "string") else Or(())
 
     def membership(self, field: Field, value: Any, op: str) -> Node:
         """``$in``: values (null among them meaning "absent") and ``{"$regex": ...}`` entries."""

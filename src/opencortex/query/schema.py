@@ -1,12 +1,17 @@
-"""What the query layer needs to know about an object's properties.
+"""What the query layer needs to know about an object's properties, and about the org asking.
 
 The model layer builds a ``QuerySchema`` from an object definition; the query layer only reads
 it. Keeping this small contract here lets ``query`` sit below ``model`` without importing it.
+
+The schema also carries which of Cortex's *restricted* operators (``$ne``, ``$nin``, ``$type``)
+the org allows (its setting ``configuration.queries.allowedRestrictedMatchOps``), so that every
+parse of a ``where`` or a pipeline for the org follows the setting without being told twice.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
 
 # Property types that can appear in a schema (Cortex's type names).
 PROPERTY_TYPES = frozenset(
@@ -45,10 +50,22 @@ class QueryableProperty:
 
 @dataclass
 class QuerySchema:
-    """The queryable properties of one object, by dotted path."""
+    """The queryable properties of one object, by dotted path.
+
+    ``allowed_restricted`` holds the restricted operators a query may use (``"*"``: all of
+    them). The default is Cortex's: none.
+    """
 
     object_name: str
     properties: dict[str, QueryableProperty] = field(default_factory=dict)
+    allowed_restricted: frozenset[str] = frozenset()
+
+    def allowing(self, operators: Iterable[str]) -> QuerySchema:
+        """This schema (its properties shared, not copied) with ``operators`` allowed."""
+        return replace(self, allowed_restricted=frozenset(operators))
+
+    def allows(self, operator: str) -> bool:
+        return bool({"*", operator} & self.allowed_restricted)
 
     def add(self, prop: QueryableProperty) -> None:
         self.properties[prop.path] = prop

@@ -20,7 +20,7 @@ Every fault is ``cortex.invalidArgument.query`` with ``path`` locating the offen
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -66,10 +66,10 @@ def parse_pipeline(
     arrays: Iterable[str],
     *,
     limits: QueryLimits = DEFAULT_LIMITS,
-    allowed_restricted: Collection[str] = ("*",),
 ) -> Pipeline | None:
     """The validated pipeline, or None when there is none. ``arrays`` are the property paths
-    whose own value is an array (``schema`` marks everything below a document array as one)."""
+    whose own value is an array (``schema`` marks everything below a document array as one).
+    ``$match`` allows the restricted operators the schema allows."""
     stages = _loaded(pipeline, limits) if isinstance(pipeline, str) else pipeline
     if stages is None:
         return None
@@ -87,7 +87,7 @@ def parse_pipeline(
         name, value = next(iter(raw.items()))
         if name not in STAGES:
             raise faults.query_invalid(f"Invalid pipeline stage {name}.", path=f"{at}.{name}")
-        parsed.append(_StageParser(state, schema, limits, allowed_restricted).parse(name, value, f"{at}.{name}"))
+        parsed.append(_StageParser(state, schema, limits).parse(name, value, f"{at}.{name}"))
     named = set(documents.named)
     for stage in parsed:
         if isinstance(stage, Match):
@@ -118,12 +118,10 @@ def where_paths(node: Node) -> Iterator[str]:
 
 
 class _StageParser:
-    def __init__(self, state: _State, schema: QuerySchema, limits: QueryLimits,
-                 allowed_restricted: Collection[str]) -> None:
+    def __init__(self, state: _State, schema: QuerySchema, limits: QueryLimits) -> None:
         self.state = state
         self.schema = schema
         self.limits = limits
-        self.allowed_restricted = allowed_restricted
         self.expressions = ExpressionParser(state.scope, limits)
 
     def parse(self, name: str, value: Any, at: str) -> Stage:
@@ -160,7 +158,7 @@ class _StageParser:
             )
         if not isinstance(value, dict) or not value:
             raise faults.query_invalid("$match expects a non-empty object of conditions.", path=at)
-        condition = parse_where(value, self.schema, limits=self.limits, allowed_restricted=self.allowed_restricted)
+        condition = parse_where(value, self.schema, limits=self.limits)
         assert condition is not None  # a non-empty object always gives a condition
         return Match(condition)
 
