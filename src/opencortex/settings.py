@@ -9,6 +9,7 @@ import os
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,37 @@ class Settings:
     # and how long a claimed job's lease lasts without renewal before another worker may rerun it.
     export_concurrency: int = 2
     export_lease_seconds: int = 30
+    # How long the record of a deleted instance is kept for incremental exports (``since``); never
+    # shorter than what an existing export still needs (exports/tombstones.py).
+    tombstone_days: int = 30
+    # How long ``serve`` lets requests in flight (a slow download) finish after SIGTERM/SIGINT
+    # before it closes their connections and exits (clients resume downloads with Range).
+    shutdown_grace_seconds: int = 10
+    # The absolute URL clients reach this server at (``https://cortex.example.org``, a path prefix
+    # allowed): signed download links and upload URLs are built on it, never on the request's
+    # ``Host`` header, which the client chooses. Empty: ``http://<host>:<port>``.
+    public_url: str = ""
+    # Server and worker logs (``logging_setup``): ``text`` lines for people, or ``json`` lines.
+    log_format: str = "text"
+    log_level: str = "INFO"
+
+    def __post_init__(self) -> None:
+        if self.tombstone_days < 1:
+            raise ValueError(f"OPENCORTEX_TOMBSTONE_DAYS must be at least 1, got {self.tombstone_days}")
+        if self.public_url:
+            check_public_url(self.public_url)
+        if self.log_format not in LOG_FORMATS:
+            raise ValueError(f"OPENCORTEX_LOG_FORMAT must be one of {', '.join(LOG_FORMATS)}, got {self.log_format!r}")
+        if self.log_level.upper() not in LOG_LEVELS:
+            raise ValueError(f"OPENCORTEX_LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, got {self.log_level!r}")
+
+    @property
+    def public_base_url(self) -> str:
+        """Where absolute links point: ``public_url`` without a trailing slash, or the serve address."""
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
 
     @property
     def resolved_database_url(self) -> str:
@@ -64,6 +96,32 @@ class Settings:
 
     def with_changes(self, **changes: Any) -> Settings:
         return replace(self, **changes)
+
+
+LOG_FORMATS = ("text", "json")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+def check_public_url(url: str) -> None:
+    """``OPENCORTEX_PUBLIC_URL``: an absolute http(s) URL with a host, perhaps a path; no query,
+    fragment or credentials (links are built by appending ``/{org}/v2/...`` to it)."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 (a bad port raises here)
+    except ValueError as error:
+        raise ValueError(f"OPENCORTEX_PUBLIC_URL is not a URL ({error})") from None
+    problem = (
+        "its scheme must be http or https" if parts.scheme not in ("http", "https")
+        else "it names no host" if not parts.hostname
+        else "it may not hold a user name or password" if parts.username is not None or parts.password is not None
+        else "it may not have a query (?...)" if parts.query or url.rstrip("/").endswith("?")
+        else "it may not have a fragment (#...)" if parts.fragment or "#" in url
+        else "it may not contain spaces" if any(character.isspace() for character in url)
+        else None
+    )
+    if problem:
+        shown = "" if "password" in problem else f"; got {url!r}"  # never repeat a credential
+        raise ValueError(f"OPENCORTEX_PUBLIC_URL must be an absolute http(s) URL: {problem}{shown}")
 
 
 def normalise_database_url(url: str) -> str:

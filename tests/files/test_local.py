@@ -146,8 +146,8 @@ def test_a_writer_killed_before_commit_leaves_nothing_visible(backend: LocalFile
     assert list(backend.list_keys()) == ["k"]
     partials = [path for path in backend.root.iterdir() if path.name.endswith(".part")]
     assert len(partials) == 1 and partials[0].name.startswith(".")
-    assert backend.remove_stale_partials(older_than_seconds=3600) == 0  # could still be running
-    assert backend.remove_stale_partials(older_than_seconds=0) == 1
+    assert backend.sweep_stale_partials(older_than_seconds=3600) == 0  # could still be running
+    assert backend.sweep_stale_partials(older_than_seconds=0) == 1
     assert sorted(path.name for path in backend.root.iterdir()) == ["k"]
 
 

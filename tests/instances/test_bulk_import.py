@@ -1,10 +1,13 @@
-"""``opencortex import``: NDJSON in, validated like the API, one transaction, all or nothing."""
+"""``opencortex import``: NDJSON in, validated like the API, written in short transactions, all or nothing."""
 
 from __future__ import annotations
 
 import io
 import json
+import threading
+import time
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import orjson
@@ -16,6 +19,7 @@ from opencortex.acl.viewer import Viewer
 from opencortex.cli.main import cli
 from opencortex.demo.study import PATIENTS, SITES, patient_bodies
 from opencortex.exports.worker import ExportWorker
+from opencortex.instances import bulk
 from opencortex.instances.bulk import _BatchWriter, _Rows, import_ndjson
 from opencortex.instances.service import Instances
 from opencortex.model.accounts import create_account
@@ -28,6 +32,12 @@ from tests.support.platform import PASSWORD, CortexClient, OrgFixture, open_test
 def write_ndjson(path: Path, bodies: list[dict]) -> Path:
     path.write_bytes(b"\n".join(orjson.dumps(body) for body in bodies) + b"\n")
     return path
+
+
+def read_lines(path: Path) -> Iterator[bytes]:
+    """The file's lines; the file is closed once read, or when the import stops reading early."""
+    with path.open("rb") as handle:
+        yield from handle
 
 
 def count(platform: OrgFixture, object_name: str = "c_patient", org_id: str | None = None) -> int:
@@ -103,13 +113,13 @@ def test_validating_in_several_processes_gives_the_same_result(platform, tmp_pat
     database, org_id, admin = platform.runtime.database, platform.org["id"], viewer_of(platform.admin)
     path = tmp_path / "bad.ndjson"
     path.write_bytes(b"\n".join(bad) + b"\n")
-    report = import_ndjson(database, org_id, "c_patients", admin, path.open("rb"), jobs=2)
+    report = import_ndjson(database, org_id, "c_patients", admin, read_lines(path), jobs=2)
     assert not report.committed and [problem.line for problem in report.problems] == [4, 1501]
     assert report.problems[0].fault["faults"][0]["path"] == "c_score"
     assert count(platform) == 0
 
     path.write_bytes(b"\n".join(bodies))
-    report = import_ndjson(database, org_id, "c_patients", admin, path.open("rb"), jobs=2)
+    report = import_ndjson(database, org_id, "c_patients", admin, read_lines(path), jobs=2)
     assert report.committed and report.imported == 1800 and count(platform) == 1800
     with database.connect() as connection:
         numbers = connection.execute(sa.select(documents.c.body).where(documents.c.object == "c_patient")
@@ -121,7 +131,7 @@ def test_problems_stop_at_the_cap(platform, tmp_path):
     load_study(platform, 0)
     path = write_ndjson(tmp_path / "bad.ndjson", [{"c_gender": "x"}] * 30)
     report = import_ndjson(platform.runtime.database, platform.org["id"], "c_patients",
-                           viewer_of(platform.admin), path.open("rb"), max_problems=10)
+                           viewer_of(platform.admin), read_lines(path), max_problems=10)
     assert not report.committed and report.more_problems
     assert [problem.line for problem in report.problems] == list(range(1, 11))
     assert count(platform) == 0
@@ -246,7 +256,7 @@ def test_keep_ids_refuses_bad_and_taken_ids(platform, tmp_path):
         {**third, "c_number": "S-9", "created": "yesterday"},
     ])
     report = import_ndjson(platform.runtime.database, platform.org["id"], "c_patients",
-                           viewer_of(platform.admin), path.open("rb"), keep_ids=True)
+                           viewer_of(platform.admin), read_lines(path), keep_ids=True)
     assert not report.committed
     assert [(problem.line, problem.fault.get("path")) for problem in report.problems] == [
         (2, "_id"), (3, "_id"), (4, "created")]
@@ -258,12 +268,12 @@ def test_unique_conflicts_in_small_batches_are_found_row_by_row(platform, tmp_pa
     site_ids, _ = load_study(platform, 0)
     database, org_id, admin = platform.runtime.database, platform.org["id"], viewer_of(platform.admin)
     existing = write_ndjson(tmp_path / "existing.ndjson", [{"c_number": "S-taken"}])
-    assert import_ndjson(database, org_id, "c_patients", admin, existing.open("rb")).committed
+    assert import_ndjson(database, org_id, "c_patients", admin, read_lines(existing)).committed
     bodies = list(patient_bodies(14, site_ids))
     numbers = ["S-a", "S-a", "S-a", "S-b", "S-taken", "S-c", "S-b", "S-d", "S-e", "S-f", "S-g", "S-g", "S-taken", "S-h"]
     path = write_ndjson(tmp_path / "clashes.ndjson",
                         [{**body, "c_number": number} for body, number in zip(bodies, numbers, strict=True)])
-    report = import_ndjson(database, org_id, "c_patients", admin, path.open("rb"), batch_size=4, jobs=jobs)
+    report = import_ndjson(database, org_id, "c_patients", admin, read_lines(path), batch_size=4, jobs=jobs)
     assert not report.committed and report.lines == 14 and not report.more_problems
     assert [(problem.line, problem.fault["path"]) for problem in report.problems] == [
         (2, "c_number"), (3, "c_number"), (5, "c_number"), (7, "c_number"), (12, "c_number"), (13, "c_number")]
@@ -271,7 +281,7 @@ def test_unique_conflicts_in_small_batches_are_found_row_by_row(platform, tmp_pa
     assert count(platform) == 1
 
     # Past the cap: reading stops right after the batch that crossed it, as it always has.
-    report = import_ndjson(database, org_id, "c_patients", admin, path.open("rb"), batch_size=4, jobs=jobs,
+    report = import_ndjson(database, org_id, "c_patients", admin, read_lines(path), batch_size=4, jobs=jobs,
                            max_problems=2)
     assert not report.committed and report.more_problems and report.lines == 8
     assert [problem.line for problem in report.problems] == [2, 3]
@@ -285,7 +295,7 @@ def test_kept_ids_that_clash_in_one_batch(platform, tmp_path):
     path = write_ndjson(tmp_path / "ids.ndjson", [{**first, "_id": same}, {**second, "_id": same},
                                                   {**third, "_id": same}, fourth])
     report = import_ndjson(platform.runtime.database, platform.org["id"], "c_patients", viewer_of(platform.admin),
-                           path.open("rb"), keep_ids=True)
+                           read_lines(path), keep_ids=True)
     assert [(problem.line, problem.fault["path"], problem.fault["errCode"]) for problem in report.problems] == [
         (2, "_id", "cortex.conflict.exists"), (3, "_id", "cortex.conflict.exists")]
     assert count(platform) == 0
@@ -338,3 +348,121 @@ def test_blank_lines_are_skipped_but_counted_in_line_numbers(platform, jobs):
     report = import_ndjson(platform.runtime.database, platform.org["id"], "c_patients", viewer_of(platform.admin),
                            io.BytesIO(data.replace(b'{"c_gender": "x"}', b"")), jobs=jobs)
     assert report.committed and report.imported == 2 and count(platform) == 2
+
+
+def test_batches_commit_in_short_transactions_that_other_writers_get_between(platform, tmp_path, monkeypatch):
+    """The import never holds the database for long: a writer that starts while it runs gets in
+    within about a second, every time, and each import transaction is short."""
+    monkeypatch.setattr(bulk, "SHARE_LOCK_EVERY_SECONDS", 0.2)  # a small import: share the lock soon
+    site_ids, _ = load_study(platform, 0)
+    database, org_id = platform.runtime.database, platform.org["id"]
+    path = write_ndjson(tmp_path / "patients.ndjson", list(patient_bodies(20_000, site_ids)))
+    importing, waits, seen = threading.Event(), [], []
+
+    def other_writer() -> None:
+        importing.wait()
+        while importing.is_set():
+            started = time.perf_counter()
+            with database.begin() as connection:  # what an API write or a lease renewal does
+                waits.append(time.perf_counter() - started)
+                seen.append(connection.execute(sa.select(sa.func.count()).select_from(documents).where(
+                    documents.c.org_id == org_id, documents.c.object == "c_patient")).scalar_one())
+            time.sleep(0.05)
+
+    thread = threading.Thread(target=other_writer)
+    thread.start()
+
+    def progress(read: int) -> None:
+        importing.set()
+
+    try:
+        report = import_ndjson(database, org_id, "c_patients", viewer_of(platform.admin), read_lines(path),
+                               progress=progress)
+    finally:
+        importing.clear()
+        thread.join()
+    assert report.committed and report.imported == 20_000 and count(platform) == 20_000
+    assert report.transactions > 1 and report.longest_transaction_seconds < 3
+    assert len(waits) >= 3 and max(waits) < 5, waits
+    assert any(0 < number < 20_000 for number in seen)  # it wrote between the import's transactions
+
+
+def _import_one_per_transaction(platform, path, **options):
+    return import_ndjson(platform.runtime.database, platform.org["id"], "c_patients", viewer_of(platform.admin),
+                         read_lines(path), batch_size=3, **options)
+
+
+def test_a_bad_line_after_committed_batches_leaves_nothing_behind(platform, tmp_path, monkeypatch):
+    monkeypatch.setattr(bulk, "TRANSACTION_SECONDS", 0)  # every batch commits on its own
+    site_ids, _ = load_study(platform, 0)
+    bodies = list(patient_bodies(40, site_ids))
+    path = write_ndjson(tmp_path / "late.ndjson", [*bodies[:35], {"c_gender": "x"}, *bodies[35:]])
+    report = _import_one_per_transaction(platform, path)
+    assert not report.committed and report.imported == 0 and [problem.line for problem in report.problems] == [36]
+    assert report.transactions > 12  # the batches before line 36 were committed, then deleted again
+    assert count(platform) == 0
+    assert _import_one_per_transaction(platform, write_ndjson(tmp_path / "fixed.ndjson", bodies)).committed
+    assert count(platform) == 40
+
+
+def test_the_undo_never_deletes_what_the_import_did_not_write(platform, tmp_path, monkeypatch):
+    """A kept _id that clashes with an existing instance is a bad line; deleting what the import
+    committed must leave that instance (and everything else already there) alone."""
+    monkeypatch.setattr(bulk, "TRANSACTION_SECONDS", 0)
+    site_ids, _ = load_study(platform, 0)
+    first, *others = list(patient_bodies(12, site_ids))
+    existing = write_ndjson(tmp_path / "existing.ndjson", [first])
+    assert _import_one_per_transaction(platform, existing).committed
+    with platform.runtime.database.connect() as connection:
+        taken = connection.execute(sa.select(documents.c.id).where(
+            documents.c.org_id == platform.org["id"], documents.c.object == "c_patient")).scalar_one()
+    lines = [{**body, "_id": f"{index + 1:024x}"} for index, body in enumerate(others)]
+    lines[7]["_id"] = taken
+    report = _import_one_per_transaction(platform, write_ndjson(tmp_path / "clash.ndjson", lines), keep_ids=True)
+    assert [(problem.line, problem.fault["path"]) for problem in report.problems] == [(8, "_id")]
+    with platform.runtime.database.connect() as connection:
+        left = connection.execute(sa.select(documents.c.id).where(
+            documents.c.org_id == platform.org["id"], documents.c.object == "c_patient")).scalars().all()
+    assert left == [taken]
+
+
+def test_an_import_that_fails_midway_deletes_what_it_committed(platform, tmp_path, monkeypatch):
+    monkeypatch.setattr(bulk, "TRANSACTION_SECONDS", 0)
+    site_ids, _ = load_study(platform, 0)
+    bodies = list(patient_bodies(30, site_ids))
+
+    def lines_then_a_read_error() -> Iterator[bytes]:
+        for body in bodies:
+            yield orjson.dumps(body)
+        raise OSError(5, "Input/output error")  # the file's disk fails midway
+
+    with pytest.raises(OSError, match="Input/output"):
+        import_ndjson(platform.runtime.database, platform.org["id"], "c_patients", viewer_of(platform.admin),
+                      lines_then_a_read_error(), batch_size=4)
+    assert count(platform) == 0
+
+
+def test_triggers_on_documents_do_not_confuse_which_row_clashed(platform, tmp_path, monkeypatch):
+    """SQLite: a trigger that writes elsewhere on every insert (as change tracking may) must not
+    shift which line is reported, nor make the undo delete an instance the import did not write."""
+    if platform.runtime.database.dialect != "sqlite":
+        pytest.skip("PostgreSQL replays a failed batch row by row in savepoints")
+    monkeypatch.setattr(bulk, "TRANSACTION_SECONDS", 0)
+    site_ids, _ = load_study(platform, 0)
+    first, *others = list(patient_bodies(10, site_ids))
+    assert _import_one_per_transaction(platform, write_ndjson(tmp_path / "existing.ndjson", [first])).committed
+    with platform.runtime.database.begin() as connection:
+        taken = connection.execute(sa.select(documents.c.id).where(
+            documents.c.org_id == platform.org["id"], documents.c.object == "c_patient")).scalar_one()
+        connection.exec_driver_sql("CREATE TABLE echo (id TEXT)")
+        connection.exec_driver_sql("CREATE TRIGGER echo_insert AFTER INSERT ON documents "
+                                   "BEGIN INSERT INTO echo VALUES (NEW.id); INSERT INTO echo VALUES (NEW.id); END")
+    lines = [{**body, "_id": f"{index + 1:024x}"} for index, body in enumerate(others)]
+    lines[4]["_id"] = taken
+    report = import_ndjson(platform.runtime.database, platform.org["id"], "c_patients", viewer_of(platform.admin),
+                           read_lines(write_ndjson(tmp_path / "clash.ndjson", lines)), keep_ids=True, batch_size=100)
+    assert [(problem.line, problem.fault["path"]) for problem in report.problems] == [(5, "_id")]
+    with platform.runtime.database.connect() as connection:
+        left = connection.execute(sa.select(documents.c.id).where(
+            documents.c.org_id == platform.org["id"], documents.c.object == "c_patient")).scalars().all()
+    assert left == [taken]

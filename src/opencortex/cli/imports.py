@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import sys
+import threading
+from collections.abc import Iterator
 from pathlib import Path
+from types import FrameType
 from typing import BinaryIO
 
 import click
@@ -47,9 +52,11 @@ def import_command(context: CommandContext, org_code: str, object_name: str, ema
                    batch_size: int, max_problems: int, jobs: int | None, as_json: bool, file: Path) -> None:
     """Import FILE (NDJSON, one instance per line; - for standard input) into an object.
 
-    Every line is validated as a create through the API would validate it. Everything is written
-    in one transaction: when any line is bad, the bad lines are listed with their numbers and
-    nothing is written (exit status 1). An export's NDJSON data file can be imported as it is.
+    Every line is validated as a create through the API would validate it. Rows are committed in
+    short transactions, so the server keeps working during a long import; when any line is bad,
+    the bad lines are listed with their numbers and what was written is deleted again (exit
+    status 1), as it is when the import is interrupted. An export's NDJSON data file can be
+    imported as it is.
     """
     org = context.org(org_code)
     runtime = context.runtime
@@ -87,8 +94,37 @@ def import_command(context: CommandContext, org_code: str, object_name: str, ema
         sys.exit(1)
 
 
+@contextlib.contextmanager
+def _sigterm_interrupts() -> Iterator[None]:
+    """SIGTERM (a service or container being stopped) interrupts the import as Ctrl-C does, so
+    that it deletes what it committed before the process ends."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    interrupted = False
+
+    def interrupt(_signal: int, _frame: FrameType | None) -> None:
+        nonlocal interrupted
+        if not interrupted:  # once: a second SIGTERM must not cut the clean-up short
+            interrupted = True
+            raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def _run(context: CommandContext, org_id: str, object_name: str, viewer: Viewer, handle: BinaryIO,
          size: int | None, keep_ids: bool, batch_size: int, max_problems: int, jobs: int) -> ImportReport:
+    with _sigterm_interrupts():
+        return _import(context, org_id, object_name, viewer, handle, size, keep_ids, batch_size, max_problems, jobs)
+
+
+def _import(context: CommandContext, org_id: str, object_name: str, viewer: Viewer, handle: BinaryIO,
+            size: int | None, keep_ids: bool, batch_size: int, max_problems: int, jobs: int) -> ImportReport:
     database = context.runtime.database
     if size is None:  # standard input: no length to show progress against
         return import_ndjson(database, org_id, object_name, viewer, handle, keep_ids=keep_ids,

@@ -11,11 +11,19 @@ from __future__ import annotations
 from opencortex.files.crypto import FileCipher
 from opencortex.files.encrypted import EncryptedFileStore, EncryptedWriter, StoredObject
 from opencortex.files.local import LocalFileStore
-from opencortex.files.store import ChunkReader, FileStore, ObjectReader, ObjectWriter
+from opencortex.files.store import (
+    MIN_SWEEP_AGE_SECONDS,
+    ChunkReader,
+    FileStore,
+    ObjectReader,
+    ObjectWriter,
+    PartialWrite,
+)
 from opencortex.keys import MasterKey
 from opencortex.settings import Settings
 
 __all__ = [
+    "MIN_SWEEP_AGE_SECONDS",
     "ChunkReader",
     "EncryptedFileStore",
     "EncryptedWriter",
@@ -24,6 +32,7 @@ __all__ = [
     "LocalFileStore",
     "ObjectReader",
     "ObjectWriter",
+    "PartialWrite",
     "StoredObject",
     "open_file_store",
 ]

@@ -21,6 +21,7 @@ from opencortex.files.store import (
     ChunkReader,
     FileStore,
     ObjectWriter,
+    PartialWrite,
     validate_key,
     validate_range,
 )
@@ -91,6 +92,21 @@ class EncryptedFileStore:
 
     def list_keys(self, prefix: str = "") -> Iterator[str]:
         return self.backend.list_keys(prefix)
+
+    def list_partials(self, prefix: str = "") -> Iterator[PartialWrite]:
+        """Unfinished writes (sizes are the ciphertext written so far)."""
+        return self.backend.list_partials(prefix)
+
+    def delete_prefix(self, prefix: str) -> int:
+        """Every object and partial write under the folder ``prefix``; see ``FileStore.delete_prefix``."""
+        return self.backend.delete_prefix(prefix)
+
+    def sweep_stale_partials(self, older_than_seconds: float) -> int:
+        """See ``FileStore.sweep_stale_partials`` for the age that keeps writes in flight safe."""
+        return self.backend.sweep_stale_partials(older_than_seconds)
+
+    def remove_empty_folders(self, prefix: str) -> None:
+        self.backend.remove_empty_folders(prefix)
 
 
 class EncryptedWriter:

@@ -5,12 +5,19 @@ are the ones an S3-compatible object store offers, so a remote backend fits behi
 protocol: a streaming writer whose ``commit()`` publishes atomically, a streaming (optionally
 ranged) reader, ``delete``, ``exists``, ``size`` and ``list_keys``. Backends hold whatever bytes
 they are given; encryption at rest is layered on top by ``EncryptedFileStore``.
+
+A writer that never commits (its process was killed) leaves a *partial write*: a temporary file
+in a local folder, an unfinished multipart upload in S3. Partials are not objects: no listing of
+keys, no reader and no storage quota sees them. ``list_partials`` shows them,
+``delete_prefix`` removes them with the objects of a folder, and ``sweep_stale_partials``
+removes the ones no writer has touched for a while, anywhere in the store.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from types import TracebackType
 from typing import Protocol, Self
 
@@ -53,6 +60,15 @@ def validate_prefix(prefix: str) -> str:
     return prefix
 
 
+def validate_folder_prefix(prefix: str) -> str:
+    """A prefix that names a whole folder of keys: not empty, ending in '/' (what ``delete_prefix``
+    takes, so that deleting ``exports/1/`` can never take ``exports/10/`` with it)."""
+    validate_prefix(prefix)
+    if not prefix.endswith("/"):
+        raise faults.file_key_invalid(f"{prefix[:80]!r} is not a folder of keys: it must end in '/'")
+    return prefix
+
+
 def _lengths_ok(key: str) -> bool:
     return len(key) <= MAX_KEY_LENGTH and all(len(part) <= MAX_SEGMENT_LENGTH for part in key.split("/"))
 
@@ -61,6 +77,18 @@ def validate_range(start: int, end: int | None) -> None:
     """``start``/``end`` are inclusive byte offsets (HTTP ``Range`` semantics); ``end=None`` reads to EOF."""
     if start < 0 or (end is not None and end < start):
         raise faults.file_range_invalid(f"bytes {start}-{'' if end is None else end} is not a byte range")
+
+
+@dataclass(frozen=True)
+class PartialWrite:
+    """An unfinished write: bytes a writer streamed under ``key`` but has not committed (yet, if
+    it is still running; ever, if it died)."""
+
+    key: str
+    size: int
+    """Bytes the backend holds so far (ciphertext, under ``EncryptedFileStore``)."""
+    modified: float
+    """When it was last written to (Unix seconds)."""
 
 
 class ObjectReader(Protocol):
@@ -160,9 +188,10 @@ class ObjectWriter(Protocol):
 class FileStore(Protocol):
     """Opaque keys to byte objects.
 
-    Every method validates its key first. Bad keys, bad ranges and missing objects are faults;
-    failures of the storage itself (a full disk, an unreachable bucket) propagate as they are,
-    since they are the operator's problem, not the caller's.
+    Every method validates its key first. Bad keys, bad ranges and missing objects are faults.
+    Storage that is full (no space, a quota) is the fault ``storage_full``, which names no path,
+    and the write is aborted; other failures of the storage itself (an I/O error, an unreachable
+    bucket) propagate as they are, since they are the operator's problem, not the caller's.
     """
 
     def open_writer(self, key: str) -> ObjectWriter: ...
@@ -186,5 +215,46 @@ class FileStore(Protocol):
         ...
 
     def list_keys(self, prefix: str = "") -> Iterator[str]:
-        """Keys starting with ``prefix`` (a plain string prefix, as in S3), in lexicographic order."""
+        """Keys starting with ``prefix`` (a plain string prefix, as in S3), in lexicographic order.
+
+        Committed objects only: partial writes are never keys (see ``list_partials``).
+        """
         ...
+
+    def list_partials(self, prefix: str = "") -> Iterator[PartialWrite]:
+        """The unfinished writes whose key starts with ``prefix``, in key order: running writers'
+        and dead writers' alike. For callers that must see every byte a folder holds."""
+        ...
+
+    def delete_prefix(self, prefix: str) -> int:
+        """Remove everything under the folder ``prefix`` (ending in '/'): its objects, its partial
+        writes, and (where the store has folders) the folders they leave empty, up to the root.
+
+        A writer still running under the prefix loses its bytes: its ``commit()`` fails, so a
+        deleted folder is never brought back by a late writer. Returns how many objects and
+        partials were removed. Storage accounting is the caller's: release the keys'
+        ``stored_files`` rows first (``list_keys``), then delete.
+        """
+        ...
+
+    def sweep_stale_partials(self, older_than_seconds: float) -> int:
+        """Remove partial writes, anywhere in the store, that nobody has written to for more than
+        ``older_than_seconds``, and the folders that leaves empty; returns how many were removed.
+
+        The invariant that keeps it away from writes still in flight: ``older_than_seconds`` must
+        exceed the longest pause a live writer can make between two writes. For an export that is
+        more than its lease (a worker that does not renew its lease for that long has lost its job
+        anyway), and a zip writer can hold a megabyte of compressed output before it writes, so
+        use several leases and at least an hour (``MIN_SWEEP_AGE_SECONDS``). The local store also
+        skips any partial whose writer is alive (it holds a lock on it), whatever its age.
+        """
+        ...
+
+    def remove_empty_folders(self, prefix: str) -> None:
+        """Remove what is left of folders under ``prefix`` (ending in ``/``) once their keys are
+        deleted; a no-op for stores without folders (S3)."""
+        ...
+
+
+MIN_SWEEP_AGE_SECONDS = 3600
+"""The youngest partial a periodic sweep should remove (see ``FileStore.sweep_stale_partials``)."""

@@ -1,12 +1,16 @@
-"""Bulk import: an NDJSON file of instances, validated line by line, written in one transaction.
+"""Bulk import: an NDJSON file of instances, validated line by line, written batch by batch.
 
 Every line goes through the same checks as ``POST /{objects}`` (``Instances.create``): the
 object's ``createAcl``, the writer's access to each property, the instance's own ``acl``
 (sharing), and ``validate_create``. Valid lines are inserted in batches of ``batch_size`` rows
-(``_BatchWriter``) inside ONE transaction for the whole file; unique values are
-enforced by the database's indexes, as for a create. When any line is bad, reading goes on to
-report every bad line (up to ``max_problems``), then the whole transaction is rolled back:
-nothing half-written is ever left behind.
+(``_BatchWriter``), each batch in its own short write transaction (``_Batches``), so that other
+writers (API requests, an export's lease renewals) get the database between batches instead of
+waiting for the whole file; on SQLite the import also pauses now and then so that they do.
+Unique values are enforced by the database's indexes, as for a create. When any line is bad,
+reading goes on to report every bad line (up to ``max_problems``), then every instance the
+import committed is deleted again (``_Batches.undo``, also in short transactions), so a bad file
+leaves nothing behind. What readers may see meanwhile, and what a killed import leaves, is in
+docs/import.md.
 
 Lines may be documents as an export writes them. The system properties the read API adds are
 handled like this:
@@ -21,7 +25,8 @@ handled like this:
 Validation is most of the cost, so it can run in worker processes (``jobs``): chunks of lines
 go out to them, at most ``2 * jobs + 2`` at a time, and come back in file order; this process gives
 the ``_id``s (so ``_id`` order is file order) and writes the rows. Memory stays flat: the chunks
-in flight, one batch of rows and the (capped) problem list are all that is held.
+in flight, one batch of rows and the (capped) problem list are all that is held; the ``_id``s
+written so far (for the undo) go to a temporary file, 12 bytes each.
 
 Per line, ``_Rows`` makes ``new_row``'s calls in its order, each decided once per import where it
 can be (the writer's access, the compiled create plan of ``validate_create``, sharing), with the
@@ -29,13 +34,14 @@ reference call whenever the fast answer is not a plain yes, so that faults are t
 leaves validation ready for the driver (JSON as text, dates as the dialect binds them), so that
 the writing process only gives ``_id``s and hands batches to the database (``_BatchWriter``).
 """
-
 from __future__ import annotations
 
 import contextlib
 import itertools
+import logging
 import multiprocessing
 import sqlite3
+import tempfile
 import time
 from collections import deque
 from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
@@ -45,7 +51,7 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection
+from sqlalchemy import Connection, RootTransaction
 from sqlalchemy.exc import IntegrityError
 
 from opencortex import faults
@@ -60,6 +66,7 @@ from opencortex.model.objects import get_object
 from opencortex.model.properties import PropertyDefinition, WriteContext
 from opencortex.model.properties.dates import parse_instant
 from opencortex.model.validation import compiled_create, validate_create, validate_create_reference
+from opencortex.store.change_triggers import SQLITE_BUMP_STAMP, SQLITE_CURRENT_STAMP
 from opencortex.store.database import Database, _json_text
 from opencortex.store.tables import documents
 
@@ -68,10 +75,24 @@ try:  # PostgreSQL's driver, when installed: a batch goes in by COPY, whose erro
     _DRIVER_INTEGRITY_ERRORS: tuple[type[Exception], ...] = (_PsycopgIntegrityError,)
 except ImportError:  # pragma: no cover
     _DRIVER_INTEGRITY_ERRORS = ()
+_INTEGRITY_ERRORS: tuple[type[Exception], ...] = (IntegrityError, *_DRIVER_INTEGRITY_ERRORS)
 
 BATCH_SIZE = 1000
 MAX_PROBLEMS = 100
 SQLITE_CACHE_KIB = 256 * 1024
+# A write transaction takes batches until it has held the write lock this long, then commits:
+# other writers wait at most about this (plus a batch), and the import does not pay a commit
+# (every page a transaction dirtied is written to the WAL again) per batch.
+TRANSACTION_SECONDS = 0.5
+# On SQLite one writer holds the database at a time and a waiting writer only retries now and
+# then (SQLite's busy handler sleeps up to 100 ms between tries), so the import, which would take
+# the lock back right after each commit, leaves it free for a while after every so much holding:
+# a waiting write waits about a second at most, and the import loses under a tenth of its speed.
+SHARE_LOCK_EVERY_SECONDS = 1.0
+SHARE_LOCK_FOR_SECONDS = 0.1
+UNDO_BATCH = 500
+
+log = logging.getLogger("opencortex.instances")
 
 # System properties that reads (and so exports) add to every document.
 IGNORED_KEYS = ("owner", "creator", "updater", "access")
@@ -101,12 +122,16 @@ class ImportReport:
     lines: int = 0
     """Lines holding a document (blank lines are skipped)."""
     imported: int = 0
-    """Instances written and committed: ``lines`` when committed, else 0."""
+    """Instances written and kept: ``lines`` when committed, else 0."""
     problems: list[LineProblem] = field(default_factory=list)
     more_problems: bool = False
     """More bad lines than ``max_problems``: reading stopped at the last one reported."""
     committed: bool = False
     seconds: float = 0.0
+    transactions: int = 0
+    """Write transactions (each takes batches for up to ``TRANSACTION_SECONDS``; an undo's count)."""
+    longest_transaction_seconds: float = 0.0
+    """The longest time one of them held the database's write lock."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -117,11 +142,9 @@ class ImportReport:
             "problems": [{"line": problem.line, "fault": problem.fault} for problem in self.problems],
             "moreProblems": self.more_problems,
             "seconds": round(self.seconds, 3),
+            "transactions": self.transactions,
+            "longestTransactionSeconds": round(self.longest_transaction_seconds, 3),
         }
-
-
-class _Rejected(Exception):
-    """Raised inside the transaction so that it rolls back."""
 
 
 def import_ndjson(
@@ -139,76 +162,217 @@ def import_ndjson(
 ) -> ImportReport:
     """Import NDJSON ``lines`` into ``object_name`` as ``viewer``, all or nothing.
 
-    A fault that concerns the whole import (no such object, ``createAcl`` refuses the viewer) is
-    raised; bad lines are listed in the report, whose ``committed`` is then False. With
-    ``jobs`` > 0, lines are validated in that many worker processes (validation is most of the
-    cost), a bounded number of chunks ahead, while this process writes the rows, in file order;
-    with 0, everything happens here.
+    Batches are committed as they are written; when any line is bad (its fault is in the
+    report, whose ``committed`` is then False), or the import fails, what it committed is
+    deleted again. A fault that concerns the whole import (no such object, ``createAcl`` refuses
+    the viewer) is raised before anything is written. With ``jobs`` > 0, lines are validated in
+    that many worker processes (validation is most of the cost), a bounded number of chunks
+    ahead, while this process writes the rows, in file order; with 0, everything happens here.
     """
     started = time.perf_counter()
     report = ImportReport(object=object_name)
-    try:
-        with database.begin() as connection, _page_cache(connection):
+    with database.connect() as connection, _page_cache(connection), _WrittenIds() as written:
+        with database.transaction(connection):  # a short one: the definition, read once
             definition = get_object(connection, org_id, object_name)
-            report.object = definition.name
-            if not viewer.can_create(definition.settings):
-                raise faults.create_denied(path=definition.name)
-            instances = Instances(connection, database.dialect, org_id, definition, viewer)
-            writer = _BatchWriter(connection, org_id, definition, batch_size)
-            read = 0
-            stopped = False
-            rows = _Rows(instances, keep_ids, connection.dialect)
-            if jobs > 0:
-                outcomes = _validated_in_processes(lines, rows, jobs, type(connection.dialect))
-            else:
-                outcomes = _validated(enumerate(lines, 1), rows)
-            with contextlib.closing(outcomes):
-                for number, size, outcome in outcomes:
-                    read += size
-                    if progress is not None and number % 256 == 0:
-                        progress(read)
-                    if outcome is None:  # a blank line
-                        continue
-                    report.lines += 1
-                    if type(outcome) is LineProblem:
-                        report.problems.append(outcome)
-                    elif writer.add(number, outcome):  # a full batch: write it
-                        report.problems.extend(writer.flush())
-                    if len(report.problems) > max_problems:
-                        stopped = True  # the one past the cap says there are more; it is cut below
-                        break
-            if progress is not None:
-                progress(read)
-            if not stopped:
-                report.problems.extend(writer.flush())
-            if report.problems:
-                report.problems.sort(key=lambda problem: problem.line)
-                if len(report.problems) > max_problems:
-                    del report.problems[max_problems:]
-                    report.more_problems = True
-                raise _Rejected()
+        report.object = definition.name
+        if not viewer.can_create(definition.settings):
+            raise faults.create_denied(path=definition.name)
+        instances = Instances(connection, database.dialect, org_id, definition, viewer)
+        writer = _BatchWriter(connection, org_id, definition, batch_size)
+        batches = _Batches(database, connection, writer, written, report)
+        try:
+            _read_and_write(lines, instances, keep_ids, jobs, max_problems, batches, report, progress)
+            if not report.problems:
+                batches.commit()
+        except BaseException:
+            batches.rollback()
+            if written.count:
+                log.warning("import into %s failed after %d instances were committed: deleting them",
+                            definition.name, written.count)
+                batches.undo()
+            raise
+        if report.problems:
+            batches.undo()
+        else:
             report.imported = report.lines
             report.committed = True
-    except _Rejected:
-        pass
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _read_and_write(lines: Iterable[bytes], instances: Instances, keep_ids: bool, jobs: int, max_problems: int,
+                    batches: _Batches, report: ImportReport, progress: Progress | None) -> None:
+    """Validate every line, write the valid ones batch by batch, and list the bad ones."""
+    connection = instances.connection
+    writer = batches.writer
+    read = 0
+    stopped = False
+    rows = _Rows(instances, keep_ids, connection.dialect)
+    if jobs > 0:
+        outcomes = _validated_in_processes(lines, rows, jobs, type(connection.dialect))
+    else:
+        outcomes = _validated(enumerate(lines, 1), rows)
+    with contextlib.closing(outcomes):
+        for number, size, outcome in outcomes:
+            read += size
+            if progress is not None and number % 256 == 0:
+                progress(read)
+            if outcome is None:  # a blank line
+                continue
+            report.lines += 1
+            if isinstance(outcome, LineProblem):
+                report.problems.append(outcome)
+            elif writer.add(number, outcome):  # a full batch: write it
+                report.problems.extend(batches.write())
+            if len(report.problems) > max_problems:
+                stopped = True  # the one past the cap says there are more; it is cut below
+                break
+    if progress is not None:
+        progress(read)
+    if not stopped:
+        report.problems.extend(batches.write())
+    if report.problems:
+        report.problems.sort(key=lambda problem: problem.line)
+        if len(report.problems) > max_problems:
+            del report.problems[max_problems:]
+            report.more_problems = True
+
+
+class _Batches:
+    """Batches in short write transactions; the ``_id``s each one committed go to ``written``.
+
+    A transaction takes batches until it has held the write lock for ``TRANSACTION_SECONDS``.
+    On SQLite, after every ``SHARE_LOCK_EVERY_SECONDS`` of holding it, the next transaction
+    waits ``SHARE_LOCK_FOR_SECONDS`` before taking it again, so that writers waiting for it
+    (each retries at least every 100 ms) get their turn.
+    """
+
+    def __init__(self, database: Database, connection: Connection, writer: _BatchWriter, written: _WrittenIds,
+                 report: ImportReport) -> None:
+        self.database = database
+        self.connection = connection
+        self.writer = writer
+        self.written = written
+        self.report = report
+        self.share_lock = database.dialect == "sqlite"
+        self.held_since_shared = 0.0
+        self._open: RootTransaction | None = None
+        self._began = 0.0
+        self._uncommitted: list[str] = []
+
+    def write(self) -> list[LineProblem]:
+        """Write what the writer has queued; the lines that broke a unique index."""
+        if not self.writer.pending:
+            return []
+        if self._open is None:
+            self._begin()
+        problems = self.writer.flush()
+        self._uncommitted.extend(self.writer.inserted)
+        if time.perf_counter() - self._began >= TRANSACTION_SECONDS:
+            self.commit()
+        return problems
+
+    def commit(self) -> None:
+        if self._open is None:
+            return
+        transaction, self._open = self._open, None
+        # Noted before the commit: a commit cut short (Ctrl-C, SIGTERM) may have happened or not,
+        # and the undo must delete these rows if it did (deleting rows that are not there is free).
+        self.written.add(self._uncommitted)
+        self._uncommitted = []
+        try:
+            transaction.commit()
+        finally:
+            self._ended()
+
+    def rollback(self) -> None:
+        """Drop what is not committed, and whatever state an interrupted statement left behind
+        (SQLAlchemy then needs a rollback before the connection can be used again)."""
+        self._open = None
+        self._uncommitted = []
+        self.connection.rollback()
+
+    def undo(self) -> None:
+        """Roll back what is not committed; delete every instance this import committed, a bounded
+        number per transaction."""
+        self.rollback()
+        name = self.writer.object
+        for ids in self.written.chunks(UNDO_BATCH):
+            self._begin()
+            self.connection.execute(documents.delete().where(
+                documents.c.org_id == self.writer.org_id, documents.c.object == name, documents.c.id.in_(ids)))
+            assert self._open is not None
+            transaction, self._open = self._open, None
+            transaction.commit()
+            self._ended()
+        self.written.clear()
+
+    def _begin(self) -> None:
+        if self.share_lock and self.held_since_shared >= SHARE_LOCK_EVERY_SECONDS:
+            time.sleep(SHARE_LOCK_FOR_SECONDS)
+            self.held_since_shared = 0.0
+        self._open = self.database.begin_writing(self.connection)  # holds the write lock from here
+        self._began = time.perf_counter()
+
+    def _ended(self) -> None:
+        held = time.perf_counter() - self._began
+        self.held_since_shared += held
+        self.report.transactions += 1
+        self.report.longest_transaction_seconds = max(self.report.longest_transaction_seconds, held)
+
+
+class _WrittenIds:
+    """The ``_id``s an import has committed, in a temporary file (12 bytes each), for its undo."""
+
+    ID_BYTES = 12
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._file: Any = None
+
+    def __enter__(self) -> _WrittenIds:
+        self._file = tempfile.TemporaryFile(prefix="opencortex-import-")  # noqa: SIM115 (closed in __exit__)
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._file.close()
+
+    def add(self, ids: list[str]) -> None:
+        if ids:
+            self._file.seek(0, 2)
+            self._file.write(b"".join(bytes.fromhex(row_id) for row_id in ids))
+            self.count += len(ids)
+
+    def chunks(self, size: int) -> Iterator[list[str]]:
+        self._file.seek(0)
+        while block := self._file.read(size * self.ID_BYTES):
+            yield [block[offset:offset + self.ID_BYTES].hex() for offset in range(0, len(block), self.ID_BYTES)]
+
+    def clear(self) -> None:
+        self._file.seek(0)
+        self._file.truncate()
+        self.count = 0
 
 
 @contextlib.contextmanager
 def _page_cache(connection: Connection) -> Iterator[None]:
     """SQLite keeps 2 MiB of pages per connection by default; inserting into a large table with
     a dozen indexes then reads index pages back over and over. This connection gets a bigger (still
-    fixed) cache for the import, and its own size back before it returns to the pool."""
+    fixed) cache for the import, and its own size back before it returns to the pool. (Set on the
+    driver's connection, outside any transaction: the import begins and ends its own.)"""
     if connection.dialect.name != "sqlite":
         yield
         return
-    previous = int(connection.exec_driver_sql("PRAGMA cache_size").scalar() or -2000)
-    connection.exec_driver_sql(f"PRAGMA cache_size = -{SQLITE_CACHE_KIB}")
+    driver = connection.connection.driver_connection
+    assert isinstance(driver, sqlite3.Connection)
+    previous = int(driver.execute("PRAGMA cache_size").fetchone()[0] or -2000)
+    driver.execute(f"PRAGMA cache_size = -{SQLITE_CACHE_KIB}")
     try:
         yield
     finally:
-        connection.exec_driver_sql(f"PRAGMA cache_size = {previous}")
+        # An interrupted statement makes SQLAlchemy close the driver's connection: nothing to restore.
+        with contextlib.suppress(sqlite3.ProgrammingError):
+            driver.execute(f"PRAGMA cache_size = {previous}")
 
 
 # (line number, bytes read, the encoded row | the problem | None for a blank line)
@@ -504,13 +668,18 @@ class _BatchWriter:
         if dialect.name == "postgresql":
             markers[_COLUMNS.index("acl")] = f"CAST({marker} AS json)"
             markers[_COLUMNS.index("body")] = f"CAST({marker} AS jsonb)"
-        self.sql = (f"INSERT INTO documents ({', '.join(_COLUMNS)}) "  # noqa: S608 (fixed names, markers)
-                    f"VALUES ({', '.join(markers)})")
+        # On SQLite a batch carries one change stamp (store.change_triggers: the insert trigger, which
+        # would stamp each row with two more writes, leaves stamped rows alone); PostgreSQL's is free.
+        stamp = (", change_seq", ", " + SQLITE_CURRENT_STAMP) if dialect.name == "sqlite" else ("", "")
+        self.sql = (f"INSERT INTO documents ({', '.join(_COLUMNS)}{stamp[0]}) "  # noqa: S608 (fixed names, markers)
+                    f"VALUES ({', '.join(markers)}{stamp[1]})")
         # Which property each unique index enforces, to name it in a conflict.
         self.index_paths = {index_name(org_id, definition.name, path): path
                             for path, (unique, _prop) in indexed_paths(definition).items() if unique}
         self.pending: list[tuple[Any, ...]] = []
         self.lines: list[int] = []
+        self.inserted: list[str] = []
+        """The ``_id``s the last ``flush`` inserted (rows that broke an index are not among them)."""
         self.sqlite = dialect.name == "sqlite"
         self.copy = (f"COPY documents ({', '.join(_COLUMNS)}) FROM STDIN"
                      if dialect.name == "postgresql" and dialect.driver == "psycopg" else None)
@@ -525,24 +694,28 @@ class _BatchWriter:
 
     def flush(self) -> list[LineProblem]:
         """Write what is queued; the lines that broke a unique index."""
+        self.inserted = []
         if not self.pending:
             return []
         batch, lines = self.pending, self.lines
         self.pending, self.lines = [], []
-        return self._write(lines, batch)
+        failed: set[int] = set()  # positions in the batch
+        problems = self._write(lines, batch, failed)
+        self.inserted = [row[2] for position, row in enumerate(batch) if position not in failed]
+        return problems
 
-    def _write(self, lines: list[int], batch: list[tuple[Any, ...]]) -> list[LineProblem]:
+    def _write(self, lines: list[int], batch: list[tuple[Any, ...]], failed: set[int]) -> list[LineProblem]:
         if self.sqlite:
-            return self._write_sqlite(lines, batch)
+            return self._write_sqlite(lines, batch, failed)
         savepoint = self.connection.begin_nested()
         try:
             if self.copy is not None:
                 self._copy(batch)
             else:
                 self.connection.exec_driver_sql(self.sql, batch)
-        except (IntegrityError, *_DRIVER_INTEGRITY_ERRORS):
+        except _INTEGRITY_ERRORS:
             savepoint.rollback()
-            return self._replay(lines, batch)
+            return self._replay(lines, batch, failed)
         savepoint.commit()
         return []
 
@@ -552,35 +725,41 @@ class _BatchWriter:
             for values in batch:
                 copy.write_row(values)
 
-    def _write_sqlite(self, lines: list[int], batch: list[tuple[Any, ...]]) -> list[LineProblem]:
+    def _write_sqlite(self, lines: list[int], batch: list[tuple[Any, ...]], failed: set[int]) -> list[LineProblem]:
         driver = self.connection.connection.driver_connection  # this transaction's sqlite3 connection
         assert isinstance(driver, sqlite3.Connection)
         cursor = driver.cursor()
+        cursor.execute(SQLITE_BUMP_STAMP)  # this batch's change stamp
         problems = []
         start = 0
         try:
             while start < len(batch):
-                before = driver.total_changes
+                # executemany takes one row from the iterator, runs it, then takes the next: the
+                # row that failed is the last one handed out (counting changes instead would also
+                # count what triggers write).
+                handed = _Counted(batch, start)
                 try:
-                    cursor.executemany(self.sql, batch[start:] if start else batch)
+                    cursor.executemany(self.sql, handed)
                 except sqlite3.IntegrityError as error:
-                    failed = start + driver.total_changes - before  # the rows before it are in
-                    problems.append(LineProblem(lines[failed], self._conflict(str(error)).to_json()))
-                    start = failed + 1
+                    position = handed.last  # the rows before it are in
+                    problems.append(LineProblem(lines[position], self._conflict(str(error)).to_json()))
+                    failed.add(position)
+                    start = position + 1
                 else:
                     break
         finally:
             cursor.close()
         return problems
 
-    def _replay(self, lines: list[int], batch: list[tuple[Any, ...]]) -> list[LineProblem]:
+    def _replay(self, lines: list[int], batch: list[tuple[Any, ...]], failed: set[int]) -> list[LineProblem]:
         problems = []
-        for line, values in zip(lines, batch, strict=True):
+        for position, (line, values) in enumerate(zip(lines, batch, strict=True)):
             savepoint = self.connection.begin_nested()
             try:
                 self.connection.exec_driver_sql(self.sql, values)
             except IntegrityError as error:
                 savepoint.rollback()
+                failed.add(position)
                 problems.append(LineProblem(line, self._conflict(str(error.orig)).to_json()))
             else:
                 savepoint.commit()
@@ -593,6 +772,24 @@ class _BatchWriter:
         if "ix_doc_" in text:
             return faults.already_exists("A unique property already has this value.")
         return faults.already_exists("An instance with this _id already exists.", path="_id")
+
+
+class _Counted:
+    """The rows of ``batch`` from ``start`` on, as an iterator that knows the position of the last
+    row it handed out."""
+
+    def __init__(self, batch: list[tuple[Any, ...]], start: int) -> None:
+        self._batch = batch
+        self.last = start - 1
+
+    def __iter__(self) -> _Counted:
+        return self
+
+    def __next__(self) -> tuple[Any, ...]:
+        if self.last + 1 >= len(self._batch):
+            raise StopIteration
+        self.last += 1
+        return self._batch[self.last]
 
 
 def _fault_texts(fault: Mapping[str, Any]) -> list[str]:

@@ -15,12 +15,25 @@ import orjson
 from alembic import command
 from alembic.config import Config
 from psycopg.types.json import set_json_loads
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Connection, Engine, RootTransaction, create_engine, event
+from sqlalchemy.exc import DBAPIError
 
 from opencortex.faults import Fault
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 MIN_SQLITE = (3, 35, 0)
+# How long a SQLite writer waits for the write lock before "database is locked" (the driver's
+# ``timeout`` sets SQLite's busy timeout). Every write transaction is short (the bulk import
+# commits at least every half second and then lets waiting writers in), so waits are normally
+# under a second and a wait this long means a writer is stuck; waiting longer would only hold requests
+# (and an export's lease renewal, due every 0.5 s of a 30 s lease) longer. A request that runs out
+# of it gets the 503 fault database_busy with Retry-After (api/errors.py), never a 500.
+SQLITE_BUSY_TIMEOUT_SECONDS = 30
+# SQLite result codes (the low byte of an extended code): the lock is held, the disk is full.
+_SQLITE_BUSY, _SQLITE_LOCKED, _SQLITE_FULL = 5, 6, 13
+# PostgreSQL SQLSTATEs that mean "try again": serialization failure, deadlock, lock not available.
+_PG_RETRY_STATES = frozenset({"40001", "40P01", "55P03"})
+_PG_DISK_FULL = "53100"
 log = logging.getLogger("opencortex.store")
 PRIVATE_FILE_MODE = 0o600
 
@@ -60,6 +73,21 @@ class Database:
                 raise
             transaction.commit()
 
+    def begin_writing(self, connection: Connection) -> RootTransaction:
+        """Begin a write transaction on a connection the caller keeps across several of them
+        (the bulk import's); the caller commits or rolls it back. A transaction the connection
+        began on its own (a read, or one a failed commit left behind) is rolled back first."""
+        if connection.in_transaction():
+            connection.rollback()
+        _mark_writer(connection)
+        return connection.begin()
+
+    @contextmanager
+    def transaction(self, connection: Connection) -> Iterator[Connection]:
+        """``begin_writing`` as a block: committed on success, rolled back on error."""
+        with self.begin_writing(connection):
+            yield connection
+
     @contextmanager
     def connect(self) -> Iterator[Connection]:
         with self.engine.connect() as connection:
@@ -75,6 +103,32 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def is_database_busy(error: BaseException) -> bool:
+    """Did the database refuse for a lock, so that the same work may succeed if tried again?
+    SQLite's ``database is locked`` (after the busy timeout, or at once when a read transaction
+    cannot become a write one); PostgreSQL's deadlocks, lock timeouts and serialization failures."""
+    cause = _driver_error(error)
+    if isinstance(cause, sqlite3.OperationalError):
+        code = getattr(cause, "sqlite_errorcode", None)
+        if code is not None:
+            return code & 0xFF in (_SQLITE_BUSY, _SQLITE_LOCKED)
+        return "locked" in str(cause)
+    return getattr(cause, "sqlstate", None) in _PG_RETRY_STATES
+
+
+def is_storage_full(error: BaseException) -> bool:
+    """Did the database fail because its disk is full (SQLITE_FULL, PostgreSQL's disk_full)?"""
+    cause = _driver_error(error)
+    if isinstance(cause, sqlite3.OperationalError):
+        return getattr(cause, "sqlite_errorcode", 0) & 0xFF == _SQLITE_FULL
+    return getattr(cause, "sqlstate", None) == _PG_DISK_FULL
+
+
+def _driver_error(error: BaseException) -> BaseException:
+    """The driver's own exception behind SQLAlchemy's wrapper."""
+    return error.orig if isinstance(error, DBAPIError) and isinstance(error.orig, BaseException) else error
 
 
 def _json_text(value: Any) -> str:
@@ -95,7 +149,9 @@ def _create_engine(url: str) -> Engine:
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
             _prepare_private_file(Path(path))
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **codecs)
+        engine = create_engine(
+            url, connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_SECONDS}, **codecs
+        )
         event.listen(engine, "connect", _sqlite_pragmas)
         # We issue BEGIN ourselves: IMMEDIATE for writers (``Database.begin``), so that a write
         # transaction holds the write lock from its first statement and never fails to upgrade;
@@ -148,5 +204,4 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()
