@@ -189,6 +189,11 @@ files_keyset_unreadable = FaultKind(
     "kError", "cortex.error.filesKeyset", 500,
     "The file encryption keyset cannot be opened with the configured master key.",
 )
+# The configured object storage (OPENCORTEX_STORAGE_URL) cannot be used: raised when a process
+# opens it, so a wrong bucket or endpoint stops the start with one line, not the first upload.
+storage_unavailable = FaultKind(
+    "kError", "cortex.error.storageUnavailable", 503, "The file storage cannot be reached.",
+)
 
 # Object definitions and properties
 # A bad definition is one validation_failed fault; each bad option is an invalid_definition child

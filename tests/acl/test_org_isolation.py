@@ -62,7 +62,8 @@ ORG_LESS = {("GET", "/health")}
 
 # How each path parameter is filled: with B's id (or name) for it. A route with any other
 # parameter fails this test until it is added here.
-PARAMETERS = {"org", "account_id", "name", "plural", "instance_id", "path", "export_id", "token", "number"}
+PARAMETERS = {"org", "account_id", "name", "plural", "instance_id", "path", "export_id", "token", "number",
+              "schedule_id"}
 
 
 @dataclass
@@ -123,16 +124,20 @@ def two_orgs(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
         response = b_admin.post("exports", json={"label": "beta export", "objects": "c_thing"})
         assert response.status_code == 200, response.text
         export_id = response.json()["_id"]
+        response = b_admin.post("exportSchedules", json={"name": "beta schedule", "cron": "0 2 * * *",
+                                                         "template": {"label": "beta export", "objects": "c_thing"}})
+        assert response.status_code == 200, response.text
+        schedule_id = response.json()["_id"]
         b_ids = {
             "org": b.code, "account_id": b.admin["id"], "name": "c_beta_only", "plural": "c_things",
             "instance_id": instances["beta"], "path": "c_name", "export_id": export_id, "number": "0000000000",
-            "token": "beta-upload-token-that-does-not-exist",
+            "token": "beta-upload-token-that-does-not-exist", "schedule_id": schedule_id,
         }
         with runtime.database.connect() as connection:
             b_object_ids = [row.id for row in connection.execute(
                 sa.text("SELECT id FROM object_definitions WHERE org_id = :org"), {"org": b.org["id"]})]
         markers = {PRIVATE_VALUE, b.admin["id"], b.admin["email"], b.provider["id"], b.provider["email"],
-                   instances["beta"], export_id, b.session_app.key, b.signing_app.key, *b_object_ids}
+                   instances["beta"], export_id, schedule_id, b.session_app.key, b.signing_app.key, *b_object_ids}
         orgs = Orgs(a, b, stack.enter_context(open_test_client(runtime)), b_ids, markers,
                     logged_in(stack, a, a.admin["email"]), a.token_for(a.admin))
         orgs.b_baseline = orgs.b_rows()
@@ -224,7 +229,8 @@ def test_org_a_cannot_reach_org_b(two_orgs: Orgs, method: str, template: str) ->
 
         # B's ids under A's URL, with A's own session.
         response = session.request(method, b_path, json=body)
-        names_b = any(f"{{{name}" in template for name in ("account_id", "instance_id", "export_id", "name"))
+        names_b = any(f"{{{name}" in template
+                      for name in ("account_id", "instance_id", "export_id", "name", "schedule_id"))
         check_response(orgs, response, sent + b_path, names_b=names_b)
     assert orgs.b_rows() == orgs.b_baseline
 

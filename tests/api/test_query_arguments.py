@@ -53,7 +53,7 @@ def test_an_argument_a_route_does_not_take_is_refused(platform, http, method, ro
     some_id = "0123456789abcdef01234567"
     values = {"org": platform.code, "account_id": platform.admin["id"], "name": "c_nothing", "plural": "c_things",
               "instance_id": some_id, "path": "c_file/content", "export_id": some_id, "token": "a-token",
-              "number": "0000000000"}
+              "number": "0000000000", "schedule_id": some_id}
     path = "/".join(values[part.strip("{}").split(":")[0]] if part.startswith("{") else part
                     for part in route.path.split("/")[3:])
     params = {"bogus_argument": "1"}

@@ -57,7 +57,7 @@ print(json.dumps({{"help": out.getvalue(),
     commands = found["help"].split("Commands:")[1].splitlines()
     listed = {line.split()[0] for line in commands if line.startswith("  ") and not line.startswith("   ")}
     assert listed == set(COMMANDS) == {"init", "org", "account", "app", "token", "serve", "worker", "export",
-                                       "import", "demo"}
+                                       "import", "demo", "deidentify", "schedule"}
     assert "Run export workers until interrupted." in found["help"]
 
 

@@ -56,6 +56,9 @@ class OrgFixture:
 
 
 def make_runtime(database_url: str, data_dir: Path, **settings: Any) -> Runtime:
+    # Links (signed URLs, upload URLs) point at the test client's own base URL, as a deployment's
+    # point at its OPENCORTEX_PUBLIC_URL.
+    settings.setdefault("public_url", "http://testserver")
     return Runtime.open(Settings(data_dir=data_dir, database_url=database_url, **settings), migrate=True)
 
 

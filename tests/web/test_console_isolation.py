@@ -16,7 +16,7 @@ import sqlalchemy as sa
 
 from opencortex.api.app import create_app
 from opencortex.demo.study import SITES
-from opencortex.exports import operations
+from opencortex.exports import operations, scheduling
 from opencortex.model.accounts import create_account
 from opencortex.model.objects import create_object
 from opencortex.model.orgs import create_org
@@ -56,7 +56,7 @@ def b_rows(runtime: Any, org_id: str) -> dict[str, list[str]]:
 def test_every_console_route_is_enumerated():
     assert len(ROUTES) > 15
     for _method, template in ROUTES:
-        fill(template, dict.fromkeys(("org", "export_id", "name", "rest"), "x"))
+        fill(template, dict.fromkeys(("org", "export_id", "name", "rest", "schedule_id"), "x"))
 
 
 def test_org_a_cannot_reach_org_b_through_the_console(console):
@@ -76,13 +76,17 @@ def test_org_a_cannot_reach_org_b_through_the_console(console):
                           get_object(connection, beta["id"], "c_beta_site"), viewer)
         site_id = sites.create({"c_name": PRIVATE})["_id"]
     job = operations.create(runtime, beta, beta_admin["id"], {"label": "beta export", "objects": "c_beta_sites"})
-    markers = {PRIVATE, job.id, site_id, beta_admin["id"], "admin@beta.test", "beta export"}
+    schedule = scheduling.create(runtime, beta, beta_admin["id"], {
+        "name": "beta schedule", "cron": "0 2 * * *", "template": {"label": "beta export", "objects": "c_beta_sites"}})
+    markers = {PRIVATE, job.id, site_id, beta_admin["id"], "admin@beta.test", "beta export", schedule.id,
+               "beta schedule"}
     before = b_rows(runtime, beta["id"])
     admin = console.admin
     cookie = admin.http.cookies.get("oc.console.sid")
-    b_values = {"org": "acme", "export_id": job.id, "name": "c_beta_site", "rest": "exports"}
+    b_values = {"org": "acme", "export_id": job.id, "name": "c_beta_site", "rest": "exports",
+                "schedule_id": schedule.id}
     for method, template in ROUTES:
-        names_b = any(f"{{{name}" in template for name in ("export_id", "name"))
+        names_b = any(f"{{{name}" in template for name in ("export_id", "name", "schedule_id"))
         # A's console, B's ids.
         path = fill(template, b_values)
         admin.get("/exports")  # a fresh page's CSRF token for the form

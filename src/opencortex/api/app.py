@@ -10,7 +10,21 @@ from fastapi import FastAPI
 from opencortex import __version__
 from opencortex.api.errors import install_fault_handlers
 from opencortex.api.middleware import BodyLimit, ContentDigest, CortexHeaders
-from opencortex.api.routes import accounts, auth_certs, exports, files, health, instances, logs, objects, org, uploads
+from opencortex.api.openapi import install_openapi
+from opencortex.api.routes import (
+    accounts,
+    auth_certs,
+    deidentification,
+    export_schedules,
+    exports,
+    files,
+    health,
+    instances,
+    logs,
+    objects,
+    org,
+    uploads,
+)
 from opencortex.api.slashes import TrailingSlashes
 from opencortex.runtime import Runtime
 from opencortex.settings import Settings
@@ -36,19 +50,21 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         lifespan=lifespan,
         docs_url=None,
         redoc_url=None,
-        openapi_url=None,
+        openapi_url=None,  # served by api.openapi, which describes what the routes parse themselves
         redirect_slashes=False,  # the API never redirects; api.slashes answers "/x/" as "/x"
     )
     if runtime is not None:
         app.state.runtime = runtime
     install_fault_handlers(app)
     app.include_router(health.router)  # GET /health: outside every org, no credentials
+    install_openapi(app)  # GET /openapi.json: the API's OpenAPI document
     # Signed file links first: they carry their own credentials, whatever path they name.
     app.include_router(files.signed_router)
     # instances last: it claims every first path segment the others do not. Just before it, file
     # uploads into instance properties (matching only file bodies: JSON writes fall through).
     builtin_segments: set[str] = set()
-    for module in (org, accounts, auth_certs, objects, exports, files, uploads, logs, instances):
+    for module in (org, accounts, auth_certs, objects, exports, export_schedules, deidentification, files, uploads,
+                   logs, instances):
         if module is instances:
             app.include_router(uploads.property_router)
         app.include_router(module.router)

@@ -60,7 +60,12 @@ def signed_url(
     lifetime_seconds: int,
     now: int | None = None,
 ) -> str:
-    """An absolute link to ``path`` (``/c_patients/<id>/c_photo/content``) that acts as ``principal``."""
+    """An absolute link to ``path`` (``/c_patients/<id>/c_photo/content``) that acts as ``principal``.
+
+    ``base_url`` is the server's configured public URL (``Settings.public_base_url``), never one
+    taken from the request: its ``Host`` header is the client's to choose, and a link built on it
+    would send the next holder of the link (and its signature) wherever the client said.
+    """
     if not path.startswith("/"):
         raise ValueError("a signed path starts with '/'")
     expires = (now_seconds() if now is None else now) + lifetime_seconds

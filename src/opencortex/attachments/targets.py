@@ -92,7 +92,8 @@ def create_target(
 
 
 def upload_entry(token: str, target: UploadTarget, base_url: str, org_code: str) -> dict[str, Any]:
-    """One ``uploads[]`` entry: the keys of Cortex's upload descriptor, pointing at this server."""
+    """One ``uploads[]`` entry: the keys of Cortex's upload descriptor, pointing at this server
+    (``base_url``: its configured public URL, never the request's ``Host``)."""
     return {
         "name": target.facet,
         "filename": target.filename,

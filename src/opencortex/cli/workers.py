@@ -11,6 +11,7 @@ from opencortex.cli.context import CommandContext, pass_context
 from opencortex.cli.output import banner, json_option
 from opencortex.cli.worker_options import apply_worker_options, worker_json, worker_options
 from opencortex.exports.worker import ExportWorker
+from opencortex.logging_setup import configure_logging
 
 
 @click.command("worker")
@@ -22,6 +23,7 @@ def worker_command(context: CommandContext, concurrency: int | None, lease_secon
     """Run export workers until interrupted."""
     settings = apply_worker_options(context.settings, concurrency, lease_seconds)
     context.settings = settings
+    configure_logging(settings)
     worker = ExportWorker(context.runtime, concurrency=settings.export_concurrency,
                           lease_seconds=settings.export_lease_seconds)
     signal.signal(signal.SIGTERM, lambda *_: worker.stopping.set())

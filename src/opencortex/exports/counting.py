@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import codecs
 import re
+from xml.parsers import expat
 
 _NON_BLANK = re.compile(rb"\S")
 # JSON structure for the record counter. The scanner: inside a string only a quote or a backslash
@@ -199,3 +200,38 @@ class CsvCounter:
             raise RecordCountError("the CSV data entry ends inside a quoted cell")
         return max(self.rows - 1, 0)  # the first row is the header
 
+
+
+class OdmCounter:
+    """``SubjectData`` elements of a CDISC ODM document (one per exported instance), counted by a
+    streaming XML parser (expat: no tree is built), which also proves the entry well-formed."""
+
+    SUBJECT = "http://www.cdisc.org/ns/odm/v1.3 SubjectData"
+    ROOT = "http://www.cdisc.org/ns/odm/v1.3 ODM"
+
+    def __init__(self) -> None:
+        self.records = 0
+        self._root: str | None = None
+        self._parser = expat.ParserCreate(namespace_separator=" ")
+        self._parser.StartElementHandler = self._start
+
+    def _start(self, name: str, attributes: dict[str, str]) -> None:
+        if self._root is None:
+            self._root = name
+        if name == self.SUBJECT:
+            self.records += 1
+
+    def feed(self, chunk: bytes) -> None:
+        try:
+            self._parser.Parse(chunk, False)
+        except expat.ExpatError as error:
+            raise RecordCountError(f"the ODM data entry is not well-formed XML: {error}") from error
+
+    def result(self) -> int:
+        try:
+            self._parser.Parse(b"", True)
+        except expat.ExpatError as error:
+            raise RecordCountError(f"the ODM data entry is not well-formed XML: {error}") from error
+        if self._root != self.ROOT:
+            raise RecordCountError("the ODM data entry is not an ODM 1.3 document")
+        return self.records

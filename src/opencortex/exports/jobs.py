@@ -24,6 +24,8 @@ from opencortex.acl.levels import Access
 from opencortex.clock import as_utc, iso, utcnow
 from opencortex.exports.formats import ExportFormat, format_for
 from opencortex.exports.formats.csv_writer import CsvOptions
+from opencortex.exports.formats.odm import OdmOptions
+from opencortex.exports.since import ExportSince
 from opencortex.ids import new_object_id
 
 STORAGE_ID = "medable"
@@ -105,10 +107,27 @@ class ExportParameters:
     storage_id: str = STORAGE_ID
     csv: CsvOptions | None = None
     """Only for a format with ``csv`` options (``text/csv``)."""
+    odm: OdmOptions | None = None
+    """Only for CDISC ODM (``application/vnd.cdisc.odm+xml``)."""
+    deidentify: str | None = None
+    """The name of the de-identification profile every document goes through (ours, not Cortex's)."""
+    deidentify_id: str | None = None
+    """That profile's ``_id``: a profile deleted and made again under the name is another profile."""
+    max_entry_bytes: int | None = None
+    """Cut the data entry into parts of at most this many bytes (ours, not Cortex's)."""
+    since: ExportSince | None = None
+    """Only what changed since an earlier export or a date, with deletions (ours: ``exports.incremental``)."""
+
+    @property
+    def format_options(self) -> CsvOptions | OdmOptions | None:
+        """The options of the export's format, whichever it is."""
+        return self.csv if self.csv is not None else self.odm
 
     def to_json(self) -> dict[str, Any]:
-        """The ``params`` column, and the API's properties of the same names."""
-        return {
+        """The ``params`` column, and the API's properties of the same names. Options beyond
+        Cortex's properties are only written when set, so a record without them keeps the shape
+        it always had."""
+        params: dict[str, Any] = {
             "objects": self.objects,
             "object": self.object,
             "format": self.format.media_type,
@@ -125,14 +144,19 @@ class ExportParameters:
             # Every export shows ``csv``; without CSV options, the defaults (all off).
             "csv": (self.csv or CsvOptions()).to_json(),
         }
+        extensions = {"odm": self.odm.to_json() if self.odm is not None else None, "deidentify": self.deidentify,
+                      "deidentifyId": self.deidentify_id, "maxEntryBytes": self.max_entry_bytes,
+                      "since": str(self.since) if self.since is not None else None}
+        params.update((key, value) for key, value in extensions.items() if value is not None)
+        return params
 
     @classmethod
     def from_json(cls, params: Mapping[str, Any]) -> ExportParameters:
         """The ``params`` column (written by ``to_json``, so already validated)."""
         export_format = format_for(params["format"])
-        csv = None
+        options = None
         if export_format.options_key is not None and export_format.read_options is not None:
-            csv = export_format.read_options(params.get(export_format.options_key))
+            options = export_format.read_options(params.get(export_format.options_key))
         prefix = None
         if params["prefix"] is not None:
             prefix = ExportPrefix.parse(params["prefix"])
@@ -152,7 +176,13 @@ class ExportParameters:
             zip_files=bool(params["zipFiles"]),
             after_script=params["afterScript"] or "",
             storage_id=params["storageId"],
-            csv=csv,
+            csv=options if isinstance(options, CsvOptions) else None,
+            odm=options if isinstance(options, OdmOptions) else None,
+            # Records written before these options existed have none of their keys.
+            deidentify=params.get("deidentify"),
+            deidentify_id=params.get("deidentifyId"),
+            max_entry_bytes=params.get("maxEntryBytes"),
+            since=ExportSince.parse(params["since"]) if params.get("since") is not None else None,
         )
 
 
@@ -190,6 +220,10 @@ class ExportJob:
     attempts: int
     """Runs started so far; the running attempt's output lives under its own folder."""
     sequence: int
+    changes: dict[str, Any] | None = None
+    """What a ready archive was read as of (``exports.incremental.ChangeRecord``), for exports after it."""
+    schedule_id: str | None = None
+    """The export schedule that created it."""
 
     @classmethod
     def from_row(cls, row: Mapping[Any, Any], parameters: ExportParameters | None = None) -> ExportJob:
@@ -221,6 +255,8 @@ class ExportJob:
             cancel_requested=bool(row["cancel_requested"]),
             attempts=int(row["attempts"]),
             sequence=int(row["sequence"]),
+            changes=row.get("changes"),
+            schedule_id=row.get("schedule_id"),
         )
 
     @property
@@ -230,12 +266,14 @@ class ExportJob:
 
 
 def export_json(job: ExportJob, *, include_events: bool = False) -> dict[str, Any]:
-    """The export as the API shows it: Cortex's properties plus ``progress``, ``sha256`` and ``csv``.
+    """The export as the API shows it: Cortex's properties plus ``progress``, ``sha256``, ``csv``,
+    ``odm``, ``deidentify`` and ``maxEntryBytes``.
 
     Properties that were never set are left out, as the Export page's examples show them (no
     ``null``s): ``description``, ``where``, ``principal``, ``prefix``, ``afterScript``, empty
     ``paths``/``include``/``expand``, and, until they happen, ``updated``, ``started``,
-    ``completed``, ``fault``, ``dataFile``, ``progress``. ``csv`` belongs to CSV exports only.
+    ``completed``, ``fault``, ``dataFile``, ``progress``. ``csv`` belongs to CSV exports only, ``odm``
+    to ODM ones; ``deidentify`` and ``maxEntryBytes`` are shown when set.
     """
     params = job.parameters.to_json()
     document: dict[str, Any] = {
@@ -257,6 +295,11 @@ def export_json(job: ExportJob, *, include_events: bool = False) -> dict[str, An
         "afterScript": params["afterScript"] or None,
         "storageId": params["storageId"],
         "csv": params["csv"] if job.parameters.csv is not None else None,
+        "odm": params.get("odm"),
+        "deidentify": params.get("deidentify"),
+        "maxEntryBytes": params.get("maxEntryBytes"),
+        "since": params.get("since"),
+        "schedule": job.schedule_id,
         "stats": job.stats,
         "progress": job.progress,
         "expiresAt": iso(job.expires_at),

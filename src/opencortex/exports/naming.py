@@ -1,7 +1,8 @@
 """Names of the entries inside an export archive, as Cortex names them.
 
-- The data entry: ``export-<created as ISO 8601 with every ':' replaced by '_'>.<ndjson|json|csv>``,
-  the same name as the archive's ``dataFile.filename``.
+- The data entry: ``export-<created as ISO 8601 with every ':' replaced by '_'>.<ndjson|json|csv|xml>``,
+  the same name as the archive's ``dataFile.filename``. Cut into parts (``maxEntryBytes``):
+  ``export-<created>.part-<n>.<ext>``, ``n`` from ``0001``, at least four digits.
 - A file (``exportFiles`` with ``zipFiles``): ``files/<10-digit number><originalPath>.<ext>``,
   where ``originalPath`` is the facet's API path with every ``/`` replaced by ``.``, and ``ext``
   comes from the facet's mime type (``dat`` when unknown). Cortex writes the facet path as
@@ -18,6 +19,7 @@ from opencortex.exports.formats import format_for
 
 MANIFEST_NAME = "manifest.json"
 FILE_NUMBER_DIGITS = 10
+PART_NUMBER_DIGITS = 4
 
 # Python's built-in table only (no /etc/mime.types), so names do not change from host to host.
 _MIME_TABLE = mimetypes.MimeTypes(filenames=())
@@ -49,6 +51,14 @@ _PRECOMPRESSED_MEDIA = frozenset(
 def data_entry_name(created: datetime, media_type: str) -> str:
     stamp = iso(created) or ""  # never empty: ``created`` is not None
     return f"export-{stamp.replace(':', '_')}.{format_for(media_type).extension}"
+
+
+def data_part_name(created: datetime, media_type: str, part: int) -> str:
+    """Part ``part`` (from 1) of the data entry: ``export-<created>.part-0001.<ext>``."""
+    if part < 1:
+        raise ValueError(f"parts are numbered from 1, not {part}")
+    stamp = (iso(created) or "").replace(":", "_")
+    return f"export-{stamp}.part-{part:0{PART_NUMBER_DIGITS}d}.{format_for(media_type).extension}"
 
 
 def original_path(api_path: str) -> str:

@@ -23,6 +23,7 @@ from opencortex.clock import iso, utcnow
 from opencortex.exports import queue
 from opencortex.exports.files import FILE_NUMBER_DIGITS
 from opencortex.exports.jobs import ExportJob, ExportState, shown_file
+from opencortex.exports.lifecycle_log import export_event
 from opencortex.exports.listing import ADMINISTRATOR, ExportAccess, ExportListQuery, count_exports, select_exports
 from opencortex.exports.output import archive_key, remove_output
 from opencortex.exports.presentation import ExportSelection, select_properties
@@ -73,6 +74,7 @@ def create(runtime: Runtime, org: Mapping[str, Any], creator: str, body: Any, *,
                                   description=request.description, parameters=request.parameters,
                                   ttl=timedelta(days=days) if days > 0 else None)
         _audit(connection, org_id, CREATED, f"/exports/{job.id}", creator, {"objects": job.parameters.objects})
+    export_event("queued", job, objects=job.parameters.objects, format=job.parameters.format.media_type)
     return job
 
 
@@ -137,8 +139,12 @@ def update(runtime: Runtime, org_id: str, export_id: str, changes: Mapping[str, 
 def cancel(runtime: Runtime, org_id: str, export_id: str, *, principal: str | None) -> ExportJob:
     """A pending export ends at once in ``error``; a running one at its next batch."""
     with runtime.database.begin() as connection:
+        before = queue.get_export(connection, org_id, export_id)
         job = queue.request_cancel(connection, org_id, export_id)
         _audit(connection, org_id, CANCELLED, f"/exports/{export_id}", principal)
+    if before.state is ExportState.PENDING and job.state is ExportState.ERROR:
+        # A running export is stopped by its worker, which logs the event then.
+        export_event("cancelled", job, errCode=(job.fault or {}).get("errCode"))
     return job
 
 
@@ -148,9 +154,10 @@ def delete(runtime: Runtime, org_id: str, export_id: str, *, principal: str | No
     A running job's worker sees the record gone at its next heartbeat and stops.
     """
     with runtime.database.begin() as connection:
-        queue.get_export(connection, org_id, export_id)
+        job = queue.get_export(connection, org_id, export_id)
         queue.delete_export_record(connection, org_id, export_id)
         _audit(connection, org_id, DELETED, f"/exports/{export_id}", principal)
+    export_event("deleted", job)
     remove_output(runtime, org_id, export_id)
 
 
@@ -161,6 +168,7 @@ def expire(runtime: Runtime, job: ExportJob) -> bool:
         if not queue.delete_expired_export(connection, job.org_id, job.id, utcnow()):
             return False
         _audit(connection, job.org_id, EXPIRED, f"/exports/{job.id}", None)
+    export_event("expired", job)
     remove_output(runtime, job.org_id, job.id)
     return True
 

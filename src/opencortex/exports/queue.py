@@ -23,7 +23,7 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 
 from opencortex import faults
-from opencortex.clock import utcnow
+from opencortex.clock import as_utc, utcnow
 from opencortex.exports.jobs import ExportJob, ExportParameters, ExportState, new_event
 from opencortex.ids import new_object_id
 from opencortex.store.tables import exports, orgs
@@ -35,8 +35,8 @@ _CLAIM_ORGS = 32  # orgs with waiting exports looked at per claim
 
 
 def create_export(connection: Connection, org_id: str, creator: str, *, label: str, description: str | None,
-                  parameters: ExportParameters, ttl: timedelta | None) -> ExportJob:
-    """Insert a pending export."""
+                  parameters: ExportParameters, ttl: timedelta | None, schedule_id: str | None = None) -> ExportJob:
+    """Insert a pending export (``schedule_id``: made by that export schedule)."""
     now = _to_milliseconds(utcnow())  # stored as shown: a where on ``created`` sees the same instant
     row = {
         "id": new_object_id(),
@@ -64,6 +64,8 @@ def create_export(connection: Connection, org_id: str, creator: str, *, label: s
         "cancel_requested": False,
         "attempts": 0,
         "sequence": 0,
+        "changes": None,
+        "schedule_id": schedule_id,
     }
     connection.execute(exports.insert().values(**row))
     return ExportJob.from_row(row, parameters)
@@ -175,10 +177,12 @@ def cancel_requested(connection: Connection, export_id: str) -> bool:
 
 def finish_export(connection: Connection, export_id: str, worker_id: str, *, stats: dict[str, Any],
                   data_file: dict[str, Any], sha256: str, files: list[dict[str, Any]] | None,
-                  progress: dict[str, Any], new_events: list[dict[str, Any]]) -> bool:
-    """running -> ready, only if this worker still holds the lease."""
+                  progress: dict[str, Any], new_events: list[dict[str, Any]],
+                  changes: dict[str, Any] | None = None) -> bool:
+    """running -> ready, only if this worker still holds the lease (``changes``: what the archive
+    was read as of, for incremental exports after it)."""
     return _end(connection, export_id, worker_id, READY, new_events, stats=stats, data_file=data_file,
-                sha256=sha256, files=files, progress=progress)
+                sha256=sha256, files=files, progress=progress, changes=changes)
 
 
 def fail_export(connection: Connection, export_id: str, worker_id: str, *, fault: dict[str, Any],
@@ -273,6 +277,36 @@ def update_export(connection: Connection, org_id: str, export_id: str, changes: 
         )
         job = get_export(connection, org_id, export_id)
     return job
+
+
+def previous_schedule_export(connection: Connection, org_id: str, schedule_id: str, before: ExportJob
+                             ) -> ExportJob | None:
+    """The newest ready export of the schedule created before ``before`` (``since: "previous"``)."""
+    row = connection.execute(
+        sa.select(exports).where(exports.c.org_id == org_id, exports.c.schedule_id == schedule_id,
+                                 exports.c.state == READY.value, exports.c.id != before.id,
+                                 exports.c.created <= before.created)
+        .order_by(exports.c.created.desc(), exports.c.id.desc()).limit(1)
+    ).mappings().first()
+    return None if row is None else ExportJob.from_row(row)
+
+
+def schedule_exports(connection: Connection, org_id: str, schedule_id: str) -> list[tuple[str, ExportState]]:
+    """(``_id``, state) of every export of the schedule, newest first."""
+    rows = connection.execute(
+        sa.select(exports.c.id, exports.c.state).where(exports.c.org_id == org_id, exports.c.schedule_id == schedule_id)
+        .order_by(exports.c.created.desc(), exports.c.id.desc())
+    ).all()
+    return [(str(export_id), ExportState(str(state))) for export_id, state in rows]
+
+
+def oldest_live_export(connection: Connection, org_id: str) -> datetime | None:
+    """When the org's oldest export that is, or may become, ready was created: what may still be
+    the base of an incremental export (tombstones after it are kept)."""
+    found = connection.execute(
+        sa.select(sa.func.min(exports.c.created)).where(exports.c.org_id == org_id, exports.c.state != ERROR.value)
+    ).scalar()
+    return None if found is None else as_utc(found)
 
 
 def delete_export_record(connection: Connection, org_id: str, export_id: str) -> None:

@@ -25,6 +25,7 @@ from sqlalchemy import Connection
 
 from opencortex import faults
 from opencortex.acl.viewer import Viewer, as_principal
+from opencortex.exports.incremental import ChangeTracking, open_changes
 from opencortex.exports.jobs import ExportJob
 from opencortex.exports.prefetch import prefetched
 from opencortex.exports.projection import project
@@ -65,6 +66,9 @@ class Batch:
 
 
 class ExportSource(Protocol):
+    changes: ChangeTracking | None
+    """What an object's instances are read as of, and the window of an incremental export."""
+
     def total(self) -> int:
         """How many documents the export will hold (``progress.total``)."""
         ...
@@ -110,20 +114,26 @@ def open_source(connection: Connection, dialect: str, job: ExportJob) -> ExportS
         condition = list_condition(target.list_property, target.prefix.instance_id)
         given = where_document(where)
         where = {"$and": [condition, given]} if given else condition
-    return InstanceSource(instances, where, plan, dialect)
+    # What the archive reads as of, for exports after it; with ``since``, only the changes.
+    changes = open_changes(connection, dialect, job, target.definition, instances,
+                           parameters.where.document if parameters.where is not None else None)
+    return InstanceSource(instances, where, plan, dialect, changes)
 
 
 class InstanceSource:
     """An object's instances (or a List's), as the read API serialises them."""
 
-    def __init__(self, instances: Instances, where: dict[str, Any] | None, plan: DocumentPlan, dialect: str) -> None:
+    def __init__(self, instances: Instances, where: dict[str, Any] | None, plan: DocumentPlan, dialect: str,
+                 changes: ChangeTracking | None = None) -> None:
         self.instances = instances
         self.where = where
         self.plan = plan
         self.dialect = dialect
+        self.changes = changes
+        self._changed = None if changes is None else changes.documents_condition(dialect)
 
     def total(self) -> int:
-        return self.instances.count(self.where)
+        return self.instances.count(self.where, also=self._changed)
 
     @contextmanager
     def batches(self, *, encoded: bool) -> Iterator[Iterator[Batch]]:
@@ -132,7 +142,7 @@ class InstanceSource:
         # formats that take encoded documents get them straight as bytes.
         splice = SplicePlan.build(plan, self.dialect)
         encode = encoded and splice is not None
-        scan = instances.scan_raw(self.where, BATCH_SIZE)
+        scan = instances.scan_raw(self.where, BATCH_SIZE, also=self._changed)
         # On PostgreSQL the next batch is read (by the server, in another process) while this
         # one is encoded, unless encoding reads too. SQLite reads in this process: measured,
         # a reading thread only added contention for the GIL.
@@ -170,6 +180,7 @@ class DocumentArraySource:
         self.plan = plan
         self.where = where
         self._elements: list[dict[str, Any]] | None = None
+        self.changes: ChangeTracking | None = None
 
     def elements(self) -> list[dict[str, Any]]:
         """The elements that match ``where``, as a read of the instance shows them."""
@@ -210,6 +221,7 @@ class LogSource:
     """The org's Logs, as ``GET /logs`` shows each record (projected to ``paths``)."""
 
     def __init__(self, connection: Connection, org_id: str, where: Node | None, paths: Sequence[str]) -> None:
+        self.changes: ChangeTracking | None = None
         self.connection = connection
         self.org_id = org_id
         self.where = where

@@ -77,7 +77,7 @@ def _operation(raw: Any, index: int) -> dict[str, Any]:
     if name in ("push", "pull"):
         raise faults.invalid_argument(f"{name} applies to arrays; label and description are strings.",
                                       path=f"{at}.op")
-    if name not in OPERATIONS:
+    if not isinstance(name, str) or name not in OPERATIONS:  # (a list or an object is no name either)
         raise faults.invalid_argument("op is one of set, unset, remove.", path=f"{at}.op")
     path = raw.get("path", "")
     if not isinstance(path, str):

@@ -28,9 +28,16 @@ from sqlalchemy import Connection
 from opencortex import faults
 from opencortex.acl.viewer import Viewer, as_principal
 from opencortex.exports.after_script import SCRIPT_FAULTS
+from opencortex.exports.data_entries import MAX_ENTRY_BYTES, MIN_ENTRY_BYTES
+from opencortex.exports.deidentify.profiles import find_profile
+from opencortex.exports.deidentify.rules import DROP, check_rules
 from opencortex.exports.formats import DEFAULT_FORMAT, FORMATS, ExportFormat, find_format
 from opencortex.exports.formats.csv_writer import CsvOptions
+from opencortex.exports.formats.format import FormatOptions
+from opencortex.exports.formats.odm import OdmOptions
+from opencortex.exports.incremental import check_since
 from opencortex.exports.jobs import STORAGE_ID, ExportParameters, ExportPrefix, ExportWhere
+from opencortex.exports.since import ExportSince, read_since
 from opencortex.exports.targets import (
     LOGS_OBJECT,
     LOGS_PLURAL,
@@ -62,7 +69,7 @@ MAX_AFTER_SCRIPT = 50 * 1024
 MAX_LIST = 100
 _PROPERTIES = frozenset({
     "label", "description", "objects", "format", "paths", "include", "expand", "where", "principal", "prefix",
-    "exportFiles", "zipFiles", "afterScript", "storageId",
+    "exportFiles", "zipFiles", "afterScript", "storageId", "deidentify", "maxEntryBytes", "since",
 }) | {export_format.options_key for export_format in FORMATS if export_format.options_key is not None}
 _SELECTION = ("paths", "include", "expand")
 
@@ -93,10 +100,16 @@ class ExportBody:
     export_files: bool = False
     zip_files: bool = False
     csv: CsvOptions | None = None
+    odm: OdmOptions | None = None
+    deidentify: str | None = None
+    max_entry_bytes: int | None = None
+    since: ExportSince | None = None
 
 
-def read_export_body(body: Any, *, from_form: bool = False, script_limits: ScriptLimits | None = None) -> ExportBody:
-    """Everything about a create body that needs no database (and compiles its ``afterScript``)."""
+def read_export_body(body: Any, *, from_form: bool = False, script_limits: ScriptLimits | None = None,
+                     schedule: bool = False) -> ExportBody:
+    """Everything about a create body that needs no database (and compiles its ``afterScript``);
+    ``schedule``: the body is an export schedule's template (``since`` may be ``previous``)."""
     if not isinstance(body, dict):
         raise faults.invalid_argument("A JSON object is expected.", path="body")
     read = ExportBody()
@@ -120,7 +133,12 @@ def read_export_body(body: Any, *, from_form: bool = False, script_limits: Scrip
     read.export_files = _boolean(body.get("exportFiles", False), "exportFiles", from_form, problems)
     read.zip_files = _boolean(body.get("zipFiles", False), "zipFiles", from_form, problems)
     if read.format is not None:
-        read.csv = _options(read.format, body, from_form, problems)
+        options = _options(read.format, body, from_form, problems)
+        read.csv = options if isinstance(options, CsvOptions) else None
+        read.odm = options if isinstance(options, OdmOptions) else None
+    read.deidentify = _deidentify(body.get("deidentify"), problems)
+    read.max_entry_bytes = _max_entry_bytes(body.get("maxEntryBytes"), from_form, problems)
+    read.since = read_since(body.get("since"), schedule, problems)
     return read
 
 
@@ -150,6 +168,8 @@ def validate_export_request(connection: Connection, dialect: str, org_id: str, b
             what = "the Logs" if target.kind is TargetKind.LOGS else "a document-array prefix"
             problems.add(faults.invalid_argument(f"exportFiles cannot be used with {what}: it has no files to copy.",
                                                  path="exportFiles"))
+        _check_format_request(target, read, problems)
+    profile_id = _check_deidentify(connection, org_id, target, read, problems)
     problems.raise_if_any()
     assert read.format is not None
     if definition is None:
@@ -157,7 +177,7 @@ def validate_export_request(connection: Connection, dialect: str, org_id: str, b
         plural, name = LOGS_PLURAL, LOGS_OBJECT
     else:
         plural, name = definition.plural_name, definition.name
-    return ExportRequest(
+    request = ExportRequest(
         label=read.label,
         description=read.description,
         parameters=ExportParameters(
@@ -174,8 +194,19 @@ def validate_export_request(connection: Connection, dialect: str, org_id: str, b
             zip_files=read.zip_files,
             after_script=read.after_script,
             csv=read.csv,
+            odm=read.odm,
+            deidentify=read.deidentify,
+            deidentify_id=profile_id,
+            max_entry_bytes=read.max_entry_bytes,
+            since=read.since,
         ),
     )
+    if read.since is not None:  # what since needs of the rest of the request (exports.incremental)
+        assert target is not None and viewer is not None
+        late = Problems()
+        _attempt(late, "since", check_since, connection, org_id, request.parameters, target, viewer)
+        late.raise_if_any()
+    return request
 
 
 # Each property
@@ -316,7 +347,7 @@ def _boolean(value: Any, name: str, from_form: bool, problems: Problems) -> bool
 
 
 def _options(export_format: ExportFormat, body: dict[str, Any], from_form: bool, problems: Problems
-             ) -> CsvOptions | None:
+             ) -> FormatOptions | None:
     """The format's own options; another format's options are refused (by that format)."""
     chosen = None
     for owner in FORMATS:
@@ -334,6 +365,28 @@ def _options(export_format: ExportFormat, body: dict[str, Any], from_form: bool,
         if owner is export_format:
             chosen = options
     return chosen
+
+
+def _deidentify(value: Any, problems: Problems) -> str | None:
+    """The profile's name; checked against the org's profiles once the target is known."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value:
+        problems.add(faults.invalid_argument("deidentify names a de-identification profile.", path="deidentify"))
+        return None
+    return value
+
+
+def _max_entry_bytes(value: Any, from_form: bool, problems: Problems) -> int | None:
+    if value is None:
+        return None
+    if from_form and isinstance(value, str) and value.isdigit():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or not MIN_ENTRY_BYTES <= value <= MAX_ENTRY_BYTES:
+        problems.add(faults.invalid_value(f"maxEntryBytes is a whole number of bytes from {MIN_ENTRY_BYTES} (1 MiB) "
+                                          f"to {MAX_ENTRY_BYTES} (4 GiB).", path="maxEntryBytes"))
+        return None
+    return value
 
 
 # Against the org
@@ -363,6 +416,56 @@ def _principal_id(viewer: Viewer, principal: str | None) -> str | None:
     if principal is None:
         return None
     return viewer.account_id if viewer.account_id != ANONYMOUS else ANONYMOUS
+
+
+def _instances_definition(target: ExportTarget) -> ObjectDefinition | None:
+    """The definition of the exported documents when they are an object's instances (its own, or
+    a List's); None for the Logs and a document array's elements."""
+    if target.kind in (TargetKind.OBJECT, TargetKind.LIST):
+        return target.definition
+    return None
+
+
+def _check_format_request(target: ExportTarget, read: ExportBody, problems: Problems) -> None:
+    """What the chosen format cannot write (ODM: anything but instances, expand...)."""
+    export_format = read.format
+    if export_format is None or export_format.check_request is None:
+        return
+    try:
+        export_format.check_request(read.csv or read.odm, _instances_definition(target), read.selection["paths"],
+                                    read.selection["include"], read.selection["expand"])
+    except faults.Fault as fault:
+        problems.add(fault)  # at the path the format named (format, expand, odm.subjectKey...)
+
+
+def _check_deidentify(connection: Connection, org_id: str, target: ExportTarget | None, read: ExportBody,
+                      problems: Problems) -> str | None:
+    """The profile exists, and its rules for the exported object fit it; returns the profile's ``_id``."""
+    if read.deidentify is None:
+        return None
+    profile = find_profile(connection, org_id, read.deidentify)
+    if profile is None:
+        problems.add(faults.invalid_argument(f"No de-identification profile named {read.deidentify!r}.",
+                                             path="deidentify"))
+        return None
+    if target is None:
+        return profile.id
+    definition = _instances_definition(target)
+    if definition is None:
+        problems.add(faults.invalid_argument("deidentify applies to an object's instances: not the Logs, nor the "
+                                             "elements of a document array.", path="deidentify"))
+        return profile.id
+    rules = profile.settings.rules_for(definition.name)
+    found = Problems()
+    check_rules(rules, definition, found, positions={rule: index for index, rule in enumerate(profile.settings.rules)})
+    for fault in found.faults:  # the profile's own path goes in the reason: the fault is the export's
+        problems.add(faults.Fault(fault.kind, reason=f"Profile {profile.name!r}: {fault.reason} ({fault.path})",
+                                  path="deidentify"))
+    key = read.odm.subject_key if read.odm is not None else None
+    if key is not None and any(rule.path == key and rule.action == DROP for rule in rules):
+        problems.add(faults.invalid_argument(f"odm.subjectKey {key!r} is dropped by the de-identification profile "
+                                             f"{profile.name!r}.", path="odm.subjectKey"))
+    return profile.id
 
 
 def _check_target_selection(target: ExportTarget, viewer: Viewer, read: ExportBody, problems: Problems) -> None:

@@ -31,7 +31,7 @@ class Problem:
     """The entry concerned; ``None`` for the archive as a whole."""
     code: str
     """``unreadable``, ``manifest``, ``missing``, ``unlisted``, ``duplicate``, ``size``, ``sha256``,
-    ``crc``, ``records`` or ``format``."""
+    ``crc``, ``records``, ``format`` or ``parts``."""
     message: str
 
 
@@ -80,7 +80,17 @@ def verify_archive(path: str | Path) -> VerifyReport:
             if name in present:
                 _check_entry(archive, present[name], entry, report)
                 report.entries_checked += 1
+        _check_parts(manifest, report)
     return report
+
+
+def _check_parts(manifest: Mapping[str, Any], report: VerifyReport) -> None:
+    """A data entry cut into parts (``maxEntryBytes``) lists them numbered 1, 2, ... in archive
+    order (each part's records are counted with the other entries)."""
+    data = [entry for entry in manifest["entries"] if entry.get("kind") == "data"]
+    numbers = [entry.get("part") for entry in data if entry.get("part") is not None]
+    if numbers and numbers != list(range(1, len(data) + 1)):
+        report.add(None, "parts", f"the data parts are numbered {numbers}, not 1 to {len(data)} in order")
 
 
 def _read_manifest(archive: zipfile.ZipFile, report: VerifyReport) -> dict[str, Any] | None:

@@ -18,7 +18,8 @@ from typing import Any
 from opencortex import faults
 from opencortex.clock import utcnow
 from opencortex.exports.after_script import log_export_failure, run_after_script
-from opencortex.exports.jobs import ExportJob, new_event
+from opencortex.exports.jobs import ExportJob, ExportState, new_event
+from opencortex.exports.lifecycle_log import duration_ms, export_event
 from opencortex.exports.output import remove_output
 from opencortex.exports.pipeline import Outcome, Stopped, run_export
 from opencortex.exports.queue import (
@@ -32,7 +33,8 @@ from opencortex.exports.queue import (
     reclaim_expired_leases,
     renew_lease,
 )
-from opencortex.exports.reaper import reap_expired_exports
+from opencortex.exports.reaper import reap_expired_exports, reap_tombstones
+from opencortex.exports.scheduling import apply_retention, run_due_schedules
 from opencortex.files.accounting import EXPORT, StorageOwner, record_stored
 from opencortex.ids import new_object_id
 from opencortex.logs import purge_expired_logs
@@ -40,6 +42,7 @@ from opencortex.runtime import Runtime
 
 log = logging.getLogger("opencortex.exports")
 REAP_EVERY_SECONDS = 60
+SCHEDULES_EVERY_SECONDS = 1.0
 
 
 class ExportWorker:
@@ -55,6 +58,7 @@ class ExportWorker:
         self.stopping = threading.Event()
         self._threads: list[threading.Thread] = []
         self._next_reap = 0.0
+        self._next_schedules = 0.0
 
     def start(self) -> None:
         for index in range(self.concurrency):
@@ -88,7 +92,8 @@ class ExportWorker:
     def run_once(self) -> bool:
         """Reclaim lapsed leases, then claim and run one export; False when there was nothing to do.
 
-        About once a minute it also deletes expired exports and expired log records.
+        About once a minute it also deletes expired exports, expired log records and old tombstones;
+        about once a second it makes the exports of due schedules (``exports.scheduling``).
         """
         database = self.runtime.database
         if time.monotonic() >= self._next_reap:
@@ -96,10 +101,16 @@ class ExportWorker:
             reap_expired_exports(self.runtime)
             with database.begin() as connection:
                 purge_expired_logs(connection, utcnow())
+            reap_tombstones(self.runtime)
+        if time.monotonic() >= self._next_schedules:
+            self._next_schedules = time.monotonic() + SCHEDULES_EVERY_SECONDS
+            run_due_schedules(self.runtime)  # once per tick across every worker (compare-and-set)
         with database.begin() as connection:
-            for lost in reclaim_expired_leases(connection):
-                log.warning("export %s: lease of %s ran out; it will run again", lost.id, lost.lease_owner)
+            reclaimed = reclaim_expired_leases(connection)
             job = claim_next_export(connection, database.dialect, self.worker_id, self.lease_seconds)
+        for lost in reclaimed:  # it will run again, from the start
+            export_event("reclaimed", lost, state=ExportState.PENDING, level=logging.WARNING, attempt=lost.attempts,
+                         worker=lost.lease_owner)
         if job is None:
             return False
         self.run_job(job)
@@ -107,32 +118,35 @@ class ExportWorker:
 
     def run_job(self, job: ExportJob) -> None:
         """Run a claimed export and record its outcome; then its afterScript, if any."""
-        log.info("export %s (org %s): running", job.id, job.org_id)
+        began = time.monotonic()
+        export_event("started", job, attempt=job.attempts, worker=self.worker_id)
         try:
             outcome = run_export(self.runtime, job, self._heartbeat(job))
         except Stopped:
-            self._finish_stopped(job)
+            self._finish_stopped(job, began)
             return
         except faults.Fault as fault:
-            self._finish_error(job, fault.to_json())
+            self._finish_error(job, fault.to_json(), began)
             return
         except Exception:
             log.exception("export %s failed", job.id)
-            self._finish_error(job, faults.export_failed("The export failed on the server.").to_json())
+            self._finish_error(job, faults.export_failed("The export failed on the server.").to_json(), began)
             return
         try:
             finished = self._finish_ready(job, outcome)
         except faults.Fault as fault:
-            self._finish_error(job, fault.to_json())
+            self._finish_error(job, fault.to_json(), began)
             return
         if not finished:
             with self.runtime.database.connect() as connection:
                 gone = not export_exists(connection, job.id)
             remove_output(self.runtime, job.org_id, job.id, attempt=None if gone else job.attempts)
             # Another worker took the job over (or it was deleted): this archive is not the record's.
-            log.warning("export %s: lost the lease before finishing; discarding the archive", job.id)
+            export_event("leaseLost", job, level=logging.WARNING, attempt=job.attempts, worker=self.worker_id)
             return
-        log.info("export %s: ready (%s documents)", job.id, outcome.documents)
+        export_event("finished", job, state=ExportState.READY, attempt=job.attempts, worker=self.worker_id,
+                     docs=outcome.documents, bytes=outcome.size, durationMs=duration_ms(began, time.monotonic()))
+        apply_retention(self.runtime, job)  # a schedule's export: its older ones beyond its retention go
         self._after_script(job, None)
 
     def _heartbeat(self, job: ExportJob) -> Callable[[dict[str, Any]], bool]:
@@ -152,6 +166,7 @@ class ExportWorker:
                 connection, job.id, self.worker_id, stats=outcome.stats, data_file=outcome.data_file,
                 sha256=outcome.sha256, files=outcome.files or None, new_events=outcome.events,
                 progress={"phase": "done", "docs": docs, "total": docs, "bytes": outcome.size},
+                changes=outcome.changes,
             )
             if finished:
                 owner = StorageOwner(object="export", id=job.id)
@@ -162,7 +177,7 @@ class ExportWorker:
                                   owner)
         return finished
 
-    def _finish_stopped(self, job: ExportJob) -> None:
+    def _finish_stopped(self, job: ExportJob, began: float) -> None:
         fault = aborted_fault()
         finished = gone = False
         with self.runtime.database.begin() as connection:
@@ -176,10 +191,11 @@ class ExportWorker:
         # otherwise the lease was lost, and only this attempt's output is this worker's to remove.
         remove_output(self.runtime, job.org_id, job.id, attempt=None if finished or gone else job.attempts)
         if finished:
-            log.info("export %s: cancelled", job.id)
+            export_event("cancelled", job, state=ExportState.ERROR, attempt=job.attempts, worker=self.worker_id,
+                         errCode=fault.get("errCode"), durationMs=duration_ms(began, time.monotonic()))
             self._after_script(job, fault)
 
-    def _finish_error(self, job: ExportJob, fault: dict[str, Any]) -> None:
+    def _finish_error(self, job: ExportJob, fault: dict[str, Any], began: float) -> None:
         with self.runtime.database.begin() as connection:
             finished = fail_export(connection, job.id, self.worker_id, fault=fault,
                                    new_events=[new_event("error", {"fault": fault})])
@@ -187,7 +203,9 @@ class ExportWorker:
                 log_export_failure(connection, job, fault)
         remove_output(self.runtime, job.org_id, job.id, attempt=None if finished else job.attempts)
         if finished:
-            log.info("export %s: error %s", job.id, fault.get("errCode"))
+            export_event("failed", job, state=ExportState.ERROR, level=logging.WARNING, attempt=job.attempts,
+                         worker=self.worker_id, errCode=fault.get("errCode"),
+                         durationMs=duration_ms(began, time.monotonic()))
             self._after_script(job, fault)
 
     def _after_script(self, job: ExportJob, fault: dict[str, Any] | None) -> None:

@@ -62,7 +62,7 @@ def parse_operations(body: Any, base: list[str] | None = None) -> list[Operation
                 raise faults.invalid_argument(f"{key!r} is not part of an operation.", path=f"{at}.{key}", index=index)
         name = raw.get("op")
         name = name[1:] if isinstance(name, str) and name.startswith("$") else name
-        if name not in OPERATIONS:
+        if not isinstance(name, str) or name not in OPERATIONS:  # (a list or an object is no name either)
             raise faults.invalid_argument("op is one of set, unset, push, pull, remove.", path=f"{at}.op", index=index)
         path = raw.get("path", "")
         if not isinstance(path, str) or (path and not all(path.split("."))):

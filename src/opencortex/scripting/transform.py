@@ -39,7 +39,8 @@ class SourceRejected(Exception):
 
 
 _IDENTIFIER = re.compile(r"(?:[^\W\d]|\$)(?:\w|\$|\u200c|\u200d)*")
-_NUMBER = re.compile(r"\d[\w.]*|\.\d[\w]*")
+_NUMBER = re.compile(r"[0-9][\w.]*|\.[0-9][\w]*")
+_DIGITS = frozenset("0123456789")  # (a slice past the end, "", is not in it)
 _SPACE = re.compile(r"[ \t\f\v\u00a0\ufeff\r\n\u2028\u2029]+")
 _LINE_BREAKS = "\n\r\u2028\u2029"
 
@@ -123,7 +124,9 @@ class _Scanner:
                 else:
                     self.pos += 1
                     self.last = "punct"
-            elif ch.isdigit() or (ch == "." and src[self.pos + 1 : self.pos + 2].isdigit()):
+            # ASCII digits only: str.isdigit() is also true of "¹" or "٣", which start no number
+            # (and which _NUMBER, like JavaScript, does not match).
+            elif ch in _DIGITS or (ch == "." and src[self.pos + 1 : self.pos + 2] in _DIGITS):
                 self.pos = _NUMBER.match(src, self.pos).end()  # type: ignore[union-attr]
                 self.last = "value"
             elif ch == "{":

@@ -24,6 +24,8 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.sql.expression import false
 
+from opencortex.store.change_triggers import attach_change_triggers
+
 metadata = MetaData()
 
 # Instance bodies are JSON: JSONB on PostgreSQL (indexable), JSON text on SQLite.
@@ -156,7 +158,44 @@ documents = Table(
     Column("sequence", BigInteger, nullable=False, default=0),
     Column("acl", JSON, nullable=False, default=list),
     Column("body", DOCUMENT_JSON, nullable=False),
+    # Set by the database on every insert and update (store/change_triggers.py, migration 0010):
+    # what "changed since an export" means for incremental exports.
+    Column("change_seq", BigInteger, nullable=False, server_default=text("0")),
     Index("ix_documents_owner", "org_id", "object", "owner"),
+    Index("ix_documents_change_seq", "org_id", "object", "change_seq"),
+)
+attach_change_triggers(documents)
+
+# A tombstone per deleted instance (the latest deletion of each ``_id``), written by the
+# database in the deleting transaction; an incremental export lists those deleted since its base
+# (``deleted.ndjson``). Purged after ``OPENCORTEX_TOMBSTONE_DAYS``, never while an export that
+# could be a base needs them; ``deleted_documents_purged`` says up to when an org's are gone.
+deleted_documents = Table(
+    "deleted_documents",
+    metadata,
+    Column("org_id", ID, ForeignKey("orgs.id", ondelete="CASCADE"), primary_key=True),
+    Column("object", String(64), primary_key=True),
+    Column("id", ID, primary_key=True),
+    Column("deleted", DateTime(timezone=True), nullable=False),
+    Column("change_seq", BigInteger, nullable=False),
+    Index("ix_deleted_documents_change_seq", "org_id", "object", "change_seq"),
+    Index("ix_deleted_documents_deleted", "deleted"),
+)
+
+deleted_documents_purged = Table(
+    "deleted_documents_purged",
+    metadata,
+    Column("org_id", ID, ForeignKey("orgs.id", ondelete="CASCADE"), primary_key=True),
+    Column("purged_before", DateTime(timezone=True), nullable=False),  # tombstones deleted before it are gone
+)
+
+# SQLite only (one row, id 1): the change counter its triggers bump. PostgreSQL stamps rows with
+# transaction ids instead and leaves this table empty.
+change_sequence = Table(
+    "change_sequence",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("value", BigInteger, nullable=False),
 )
 
 # Export jobs. The record is the job: its state is what the API shows, and the lease columns
@@ -189,12 +228,41 @@ exports = Table(
     Column("cancel_requested", Boolean, nullable=False, default=False),
     Column("attempts", Integer, nullable=False, default=0),
     Column("sequence", Integer, nullable=False, default=0),
+    # What the archive was read as of (exports.incremental): the change mark, time and object
+    # definition an incremental export with ``since`` = this export starts from (migration 0010).
+    Column("changes", JSON, nullable=True),
+    Column("schedule_id", ID, nullable=True),  # the export schedule that created it
     Index("ix_exports_queue", "org_id", "state", "created"),
+    Index("ix_exports_schedule", "org_id", "schedule_id", "created"),
     Index("ix_exports_state", "state", "lease_expires"),
     Index("ix_exports_expiry", "expires_at"),
     # One running export per org, held by the database itself (migration 0006).
     Index("ux_exports_one_running", "org_id", unique=True,
           sqlite_where=text("state = 'running'"), postgresql_where=text("state = 'running'")),
+)
+
+# Export schedules (migration 0010): an export template run at the ticks of a cron expression,
+# once per tick whatever the number of workers (the run moves ``next_run`` on, compare-and-set).
+export_schedules = Table(
+    "export_schedules",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("org_id", ID, ForeignKey("orgs.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(100), nullable=False),
+    Column("cron", String(120), nullable=False),
+    Column("timezone", String(64), nullable=False),
+    Column("template", JSON, nullable=False),  # a POST /exports body
+    Column("retention", Integer, nullable=True),  # ready exports of the schedule to keep; None: all
+    Column("enabled", Boolean, nullable=False),
+    Column("next_run", DateTime(timezone=True), nullable=True),  # None while disabled
+    Column("last_run", DateTime(timezone=True), nullable=True),
+    Column("last_export", ID, nullable=True),
+    Column("last_fault", JSON, nullable=True),  # why the last tick created no export
+    Column("creator", ID, nullable=False),
+    Column("created", DateTime(timezone=True), nullable=False),
+    Column("updated", DateTime(timezone=True), nullable=True),
+    UniqueConstraint("org_id", "name", name="uq_export_schedules_name"),
+    Index("ix_export_schedules_due", "enabled", "next_run"),
 )
 
 # Files (migration 0003). Every byte an org stores (uploads, export archives) has one row in
@@ -275,4 +343,24 @@ logs = Table(
     Index("ix_logs_org_created", "org_id", "created", "id"),
     Index("ix_logs_org_source", "org_id", "src_id", "id"),
     Index("ix_logs_expiry", "exp"),
+)
+
+# De-identification profiles (migration 0009): named per org, applied by exports that name them
+# (``deidentify``). ``settings`` holds the rules, the date-shift range and the hash length;
+# ``key_sealed`` the profile's HMAC key sealed with the master key, which no route returns.
+# ``version`` is bumped by every change.
+deidentification_profiles = Table(
+    "deidentification_profiles",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("org_id", ID, ForeignKey("orgs.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(64), nullable=False),
+    Column("description", String(255), nullable=True),
+    Column("version", Integer, nullable=False),
+    Column("settings", JSON, nullable=False),
+    Column("key_sealed", LargeBinary, nullable=False),
+    Column("creator", ID, nullable=True),
+    Column("created", DateTime(timezone=True), nullable=False),
+    Column("updated", DateTime(timezone=True), nullable=True),
+    UniqueConstraint("org_id", "name", name="uq_deidentification_profiles_org_name"),
 )

@@ -13,7 +13,17 @@ from starlette.staticfiles import StaticFiles
 from opencortex import faults
 from opencortex.web.failures import ConsoleRoute
 from opencortex.web.headers import ConsoleHeaders
-from opencortex.web.routes import auth, browse, export_create, export_edit, export_page, exports_list, logs, storage
+from opencortex.web.routes import (
+    auth,
+    browse,
+    export_create,
+    export_edit,
+    export_page,
+    exports_list,
+    logs,
+    schedules,
+    storage,
+)
 from opencortex.web.templating import STATIC_PATH
 
 STATIC_DIR = Path(__file__).parent / "static"
@@ -29,7 +39,7 @@ def mount_console(app: FastAPI) -> None:
     # Static files first: /static/console/x would otherwise look like the page x of an org "static".
     app.mount(STATIC_PATH, StaticFiles(directory=STATIC_DIR), name="console-static")
     # export_create before export_page: /exports/new is not an export id.
-    for module in (auth, exports_list, export_create, export_page, export_edit, browse, logs, storage):
+    for module in (auth, exports_list, export_create, export_page, export_edit, browse, logs, storage, schedules):
         app.include_router(module.router)
     app.include_router(_unknown)
     app.add_middleware(ConsoleHeaders)

@@ -23,10 +23,12 @@ from opencortex.api.deps import (
     RuntimeDep,
     json_object,
 )
+from opencortex.api.openapi import ACCOUNT, PROPERTY_VALUE, TRUE_RESULT, described, json_body
 from opencortex.api.paging import parse_cursor, parse_limit
 from opencortex.api.query_args import selection_from
 from opencortex.api.query_arguments import accepts
 from opencortex.api.responses import document, fault_response, listing, result
+from opencortex.api.schemas.envelopes import list_of, ref, result_of
 from opencortex.auth.authenticate import FINGERPRINT_COOKIE, SESSION_COOKIE
 from opencortex.auth.lockout import RetryLater
 from opencortex.auth.sessions import logout, password_login
@@ -44,7 +46,9 @@ ACCOUNT_PROPERTIES = frozenset({
 })
 
 
-@router.post("/{org}/v2/accounts/login", dependencies=[accepts()])
+@router.post("/{org}/v2/accounts/login", dependencies=[accepts()], openapi_extra=described(
+    "Log in with a password: the account, and the md.sid session cookie", ACCOUNT,
+    body=json_body(ref("Login"), required=True)))
 async def login_route(
     request: Request, org: OrgDep, caller: CallerDep, runtime: RuntimeDep, body: JSONBodyDep
 ) -> Response:
@@ -79,7 +83,8 @@ async def login_route(
     return response
 
 
-@router.post("/{org}/v2/accounts/me/logout", dependencies=[accepts()])
+@router.post("/{org}/v2/accounts/me/logout", dependencies=[accepts()],
+             openapi_extra=described("End the session", TRUE_RESULT))
 def logout_route(org: OrgDep, caller: CallerDep, runtime: RuntimeDep) -> Response:
     if caller.session_id_hash:
         with runtime.database.begin() as connection:
@@ -89,13 +94,16 @@ def logout_route(org: OrgDep, caller: CallerDep, runtime: RuntimeDep) -> Respons
     return response
 
 
-@router.get("/{org}/v2/accounts/me", dependencies=[accepts("paths")])
+@router.get("/{org}/v2/accounts/me", dependencies=[accepts("paths")],
+            openapi_extra=described("The caller's account", ACCOUNT))
 def read_me(request: Request, caller: LoggedInDep, runtime: RuntimeDep) -> Response:
     account = account_json(_load_account(runtime, caller.org["id"], caller.principal.account_id))
     return document(_selected(request, account))
 
 
-@router.get("/{org}/v2/accounts/status", dependencies=[accepts("paths", "expand")])
+@router.get("/{org}/v2/accounts/status", dependencies=[accepts("paths", "expand")], openapi_extra=described(
+    "Whether the caller is logged in, and as whom", result_of(ref("AccountStatus")),
+    query={"expand": {"type": "boolean", "default": True}}))
 def read_status(request: Request, caller: CallerDep, runtime: RuntimeDep) -> Response:
     """``{loggedin, account}``: the account as a document (``expand=true``, the default), or its
     ``_id`` (``expand=false``); ``paths[]`` limits the document (the official client sends
@@ -109,13 +117,16 @@ def read_status(request: Request, caller: CallerDep, runtime: RuntimeDep) -> Res
     return result({"loggedin": account is not None, "account": shown})
 
 
-@router.get("/{org}/v2/accounts/me/{path:path}", dependencies=[accepts()])
+@router.get("/{org}/v2/accounts/me/{path:path}", dependencies=[accepts()],
+            openapi_extra=described("One property of the caller's account", PROPERTY_VALUE))
 def read_my_property(path: str, caller: LoggedInDep, runtime: RuntimeDep) -> Response:
     account = account_json(_load_account(runtime, caller.org["id"], caller.principal.account_id))
     return _property(account, path)
 
 
-@router.get("/{org}/v2/accounts", dependencies=[accepts("limit", "startingAfter", "paths")])
+@router.get("/{org}/v2/accounts", dependencies=[accepts("limit", "startingAfter", "paths")],
+            openapi_extra=described("The org's accounts, newest first (administrators)",
+                                    list_of(ACCOUNT, with_total=False)))
 def list_accounts_route(request: Request, caller: AdministratorDep, runtime: RuntimeDep) -> Response:
     limit = parse_limit(request.query_params.get("limit"))
     starting_after = parse_cursor(request.query_params.get("startingAfter"), "startingAfter")
@@ -124,17 +135,20 @@ def list_accounts_route(request: Request, caller: AdministratorDep, runtime: Run
     return listing([_selected(request, account_json(row)) for row in rows], has_more)
 
 
-@router.get("/{org}/v2/accounts/{account_id}", dependencies=[accepts("paths")])
+@router.get("/{org}/v2/accounts/{account_id}", dependencies=[accepts("paths")],
+            openapi_extra=described("An account (administrators)", ACCOUNT))
 def read_account(account_id: str, request: Request, caller: AdministratorDep, runtime: RuntimeDep) -> Response:
     return document(_selected(request, account_json(_load_account(runtime, caller.org["id"], account_id))))
 
 
-@router.get("/{org}/v2/accounts/{account_id}/{path:path}", dependencies=[accepts()])
+@router.get("/{org}/v2/accounts/{account_id}/{path:path}", dependencies=[accepts()],
+            openapi_extra=described("One property of an account (administrators)", PROPERTY_VALUE))
 def read_account_property(account_id: str, path: str, caller: AdministratorDep, runtime: RuntimeDep) -> Response:
     return _property(account_json(_load_account(runtime, caller.org["id"], account_id)), path)
 
 
-@router.post("/{org}/v2/accounts", dependencies=[accepts()])
+@router.post("/{org}/v2/accounts", dependencies=[accepts()], openapi_extra=described(
+    "Create an account (administrators)", ACCOUNT, body=json_body(ref("AccountCreate"), required=True)))
 def create_account_route(caller: AdministratorDep, runtime: RuntimeDep, body: JSONBodyDep) -> Response:
     body = json_object(body)
     name = body.get("name") or {}

@@ -20,9 +20,19 @@ from opencortex.acl.viewer import Viewer
 from opencortex.api.deps import AdministratorDep, JSONBodyDep, LoggedInDep, RuntimeDep
 from opencortex.api.downloads import Download, download_response, register_signed_source, wants_json
 from opencortex.api.form_body import RequestBodyDep
+from opencortex.api.openapi import (
+    EXPORT,
+    FACET_SCHEMA,
+    PROPERTY_VALUE,
+    TRUE_RESULT,
+    described,
+    download_responses,
+    json_body,
+)
 from opencortex.api.query_args import _integer, list_query_from, selection_from
 from opencortex.api.query_arguments import LIST_ARGUMENTS, SELECTION_ARGUMENTS, accepts
 from opencortex.api.responses import JSONBody, document, listing, result
+from opencortex.api.schemas.envelopes import list_of, ref
 from opencortex.attachments.signed_urls import signed_url
 from opencortex.auth.principal import Caller
 from opencortex.exports import operations
@@ -39,7 +49,8 @@ router = APIRouter()
 FACET = "facet"
 
 
-@router.get("/{org}/v2/exports", dependencies=[accepts(*LIST_ARGUMENTS, "state")])
+@router.get("/{org}/v2/exports", dependencies=[accepts(*LIST_ARGUMENTS, "state")], openapi_extra=described(
+    "The exports the caller may read, newest first", list_of(EXPORT)))
 def list_exports_route(request: Request, caller: LoggedInDep, runtime: RuntimeDep) -> Response:
     query = list_query_from(request)
     selection = ExportSelection.of(query.selection)
@@ -56,21 +67,26 @@ def list_exports_route(request: Request, caller: LoggedInDep, runtime: RuntimeDe
     return JSONBody({"object": "list", "data": shown, "hasMore": has_more, "total": counted})
 
 
-@router.post("/{org}/v2/exports", dependencies=[accepts()])
+@router.post("/{org}/v2/exports", dependencies=[accepts()], openapi_extra=described(
+    "Queue an export (administrators): it is returned pending", EXPORT,
+    body=json_body(ref("ExportCreate"), form=True, required=True)))
 def create_export_route(request: Request, caller: AdministratorDep, runtime: RuntimeDep,
                         body: RequestBodyDep) -> Response:
     job = operations.create(runtime, caller.org, caller.principal.account_id, body.value, from_form=body.from_form)
     return document(_shown(runtime, request, caller, job, False))
 
 
-@router.get("/{org}/v2/exports/{export_id}", dependencies=[accepts(*SELECTION_ARGUMENTS)])
+@router.get("/{org}/v2/exports/{export_id}", dependencies=[accepts(*SELECTION_ARGUMENTS)],
+            openapi_extra=described("An export", EXPORT))
 def read_export_route(export_id: str, request: Request, caller: LoggedInDep, runtime: RuntimeDep) -> Response:
     selection = ExportSelection.of(selection_from(request))
     job = operations.get(runtime, caller.org["id"], export_id, access=_access(caller))
     return document(_select(runtime, request, caller, [job], selection)[0])
 
 
-@router.put("/{org}/v2/exports/{export_id}", dependencies=[accepts()])
+@router.put("/{org}/v2/exports/{export_id}", dependencies=[accepts()], openapi_extra=described(
+    "Change an export's label or description (administrators)", EXPORT,
+    body=json_body(ref("ExportUpdate"), form=True)))
 def update_export_route(export_id: str, request: Request, caller: AdministratorDep, runtime: RuntimeDep,
                         body: RequestBodyDep) -> Response:
     """Changes ``label``/``description``; every other property is refused."""
@@ -79,7 +95,9 @@ def update_export_route(export_id: str, request: Request, caller: AdministratorD
     return document(_shown(runtime, request, caller, job, False))
 
 
-@router.patch("/{org}/v2/exports/{export_id}", dependencies=[accepts()])
+@router.patch("/{org}/v2/exports/{export_id}", dependencies=[accepts()], openapi_extra=described(
+    "Change an export's label or description with operations (administrators)", EXPORT,
+    body=json_body(ref("PatchOperations"))))
 def patch_export_route(export_id: str, request: Request, caller: AdministratorDep, runtime: RuntimeDep,
                        body: JSONBodyDep) -> Response:
     """Cortex's operations array (``set``/``unset``/``remove`` of ``label``/``description``)."""
@@ -88,25 +106,31 @@ def patch_export_route(export_id: str, request: Request, caller: AdministratorDe
     return document(_shown(runtime, request, caller, job, False))
 
 
-@router.post("/{org}/v2/exports/{export_id}/cancel", dependencies=[accepts()])
+@router.post("/{org}/v2/exports/{export_id}/cancel", dependencies=[accepts()],
+             openapi_extra=described("Cancel an export (administrators)", EXPORT))
 def cancel_export_route(export_id: str, request: Request, caller: AdministratorDep, runtime: RuntimeDep) -> Response:
     job = operations.cancel(runtime, caller.org["id"], export_id, principal=caller.principal.account_id)
     return document(_shown(runtime, request, caller, job, False))
 
 
-@router.delete("/{org}/v2/exports/{export_id}", dependencies=[accepts()])
+@router.delete("/{org}/v2/exports/{export_id}", dependencies=[accepts()], openapi_extra=described(
+    "Delete an export and its archive (administrators)", TRUE_RESULT))
 def delete_export_route(export_id: str, caller: AdministratorDep, runtime: RuntimeDep) -> Response:
     operations.delete(runtime, caller.org["id"], export_id, principal=caller.principal.account_id)
     return result(True)
 
 
-@router.get("/{org}/v2/exports/{export_id}/dataFile", dependencies=[accepts()])
+@router.get("/{org}/v2/exports/{export_id}/dataFile", dependencies=[accepts()], openapi_extra=described(
+    "The archive's facet, with a signed url (administrators)", FACET_SCHEMA))
 def read_data_file(export_id: str, request: Request, caller: AdministratorDep, runtime: RuntimeDep) -> Response:
     job = operations.ready_export(runtime, caller.org["id"], export_id, path=f"/exports/{export_id}/dataFile")
     return document(_facet_with_url(runtime, request, caller.org, job, caller.principal.account_id))
 
 
-@router.get("/{org}/v2/exports/{export_id}/dataFile/content", dependencies=[accepts()])
+@router.get("/{org}/v2/exports/{export_id}/dataFile/content", dependencies=[accepts()], openapi_extra=described(
+    "Download the archive (administrators, or a signed link)",
+    responses=download_responses(FACET_SCHEMA, "The zip archive; with Accept: application/json, its facet."),
+    download=True, signed_link=True))
 def download_data_file(export_id: str, request: Request, caller: AdministratorDep, runtime: RuntimeDep) -> Response:
     path = f"/exports/{export_id}/dataFile/content"
     if wants_json(request):
@@ -117,7 +141,10 @@ def download_data_file(export_id: str, request: Request, caller: AdministratorDe
     return download_response(request, _download(runtime, archive))
 
 
-@router.get("/{org}/v2/exports/{export_id}/files", dependencies=[accepts("skip", "limit")])
+@router.get("/{org}/v2/exports/{export_id}/files", dependencies=[accepts("skip", "limit")], openapi_extra=described(
+    "Files stored beside the archive (administrators)", list_of(FACET_SCHEMA, with_total=False),
+    query={"skip": {"type": "integer", "minimum": 0, "maximum": 9_999_999_999},
+           "limit": {"type": "integer", "minimum": 1, "maximum": 999}}))
 def list_export_files(export_id: str, request: Request, caller: AdministratorDep, runtime: RuntimeDep) -> Response:
     """Files an export stored beside its archive (``exportFiles`` with ``zipFiles: false``)."""
     skip = _integer(request.query_params.get("skip"), "skip", 0, 9_999_999_999, default=0)
@@ -126,7 +153,9 @@ def list_export_files(export_id: str, request: Request, caller: AdministratorDep
     return listing(shown[skip:skip + limit], len(shown) > skip + limit)
 
 
-@router.get("/{org}/v2/exports/{export_id}/files/{number}", dependencies=[accepts()])
+@router.get("/{org}/v2/exports/{export_id}/files/{number}", dependencies=[accepts()], openapi_extra=described(
+    "Download a file stored beside the archive (administrators)",
+    responses=download_responses(FACET_SCHEMA, "The file; with Accept: application/json, its facet."), download=True))
 def download_export_file(export_id: str, number: str, request: Request, caller: AdministratorDep,
                          runtime: RuntimeDep) -> Response:
     if wants_json(request):
@@ -136,7 +165,9 @@ def download_export_file(export_id: str, number: str, request: Request, caller: 
     return download_response(request, _download(runtime, stored))
 
 
-@router.get("/{org}/v2/exports/{export_id}/{path:path}", dependencies=[accepts()])
+@router.get("/{org}/v2/exports/{export_id}/{path:path}", dependencies=[accepts()],
+            openapi_extra=described("One property of an export (dataFile, dataFile/content and files are "
+                                    "operations of their own)", PROPERTY_VALUE))
 def read_export_property(export_id: str, path: str, request: Request, caller: LoggedInDep,
                          runtime: RuntimeDep) -> Response:
     """A property path of an export (``/exports/{id}/stats/docs/count``), in a result envelope
@@ -174,8 +205,9 @@ def _facet_with_url(runtime: Runtime, request: Request, org: dict[str, Any], job
                     principal: str) -> dict[str, Any]:
     """The archive's facet (``object: "facet"``, as Cortex answers a facet), with a signed ``url``."""
     facet = {**(job.data_file or {}), "object": FACET}
-    facet["url"] = signed_url(runtime.master_key, base_url=str(request.base_url), org=org, path=facet["path"],
-                              principal=principal, lifetime_seconds=runtime.settings.signed_url_seconds)
+    facet["url"] = signed_url(runtime.master_key, base_url=runtime.settings.public_base_url, org=org,
+                              path=facet["path"], principal=principal,
+                              lifetime_seconds=runtime.settings.signed_url_seconds)
     return facet
 
 

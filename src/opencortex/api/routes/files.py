@@ -26,8 +26,10 @@ from opencortex import faults
 from opencortex.acl.viewer import Viewer, as_principal
 from opencortex.api.deps import AdministratorDep, OrgDep, RuntimeDep
 from opencortex.api.downloads import SIGNED_SOURCES, Download, download_response, wants_json
+from opencortex.api.openapi import described
 from opencortex.api.query_arguments import SIGNED_LINK_ARGUMENTS, accepts
 from opencortex.api.responses import document, result
+from opencortex.api.schemas.envelopes import ref
 from opencortex.attachments.attachments import FileAttachments
 from opencortex.attachments.facets import facet_json, find_facet, property_json, require_ready, storage_key
 from opencortex.attachments.signed_urls import signed_url, verify
@@ -59,14 +61,16 @@ router = APIRouter()
 signed_router = APIRouter(route_class=SignedRoute)
 
 
-@router.get("/{org}/v2/stats/storage", dependencies=[accepts()])
+@router.get("/{org}/v2/stats/storage", dependencies=[accepts()],
+            openapi_extra=described("The org's storage use and limit (administrators)", ref("Storage")))
 def storage_stats(caller: AdministratorDep, runtime: RuntimeDep) -> Response:
     with runtime.database.connect() as connection:
         usage = storage_usage(connection, runtime.settings, caller.org["id"])
     return document(usage.to_json())
 
 
-@signed_router.get("/{org}/v2/{path:path}", dependencies=[accepts(*SIGNED_LINK_ARGUMENTS)])
+# Not in the OpenAPI document as a path of its own: the paths a link points at list its arguments.
+@signed_router.get("/{org}/v2/{path:path}", dependencies=[accepts(*SIGNED_LINK_ARGUMENTS)], include_in_schema=False)
 def signed_download(path: str, request: Request, runtime: RuntimeDep, org: OrgDep) -> Response:
     link_path = "/" + path.strip("/")
     try:
@@ -151,7 +155,7 @@ def read_file(
     def url_for(facet: dict[str, Any]) -> str:
         return signed_url(
             runtime.master_key,
-            base_url=str(request.base_url),
+            base_url=runtime.settings.public_base_url,
             org=caller.org,
             path=f"{instance_path}/{facet.get('path')}",
             principal=caller.principal.account_id,
@@ -199,4 +203,4 @@ def _facet(value: dict[str, Any], name: str, path: str) -> dict[str, Any]:
 
 def file_attachments(request: Request, runtime: Runtime, caller: Caller) -> FileAttachments:
     """For the instances routes: what their writes and deletes mean for files (see ``attachments``)."""
-    return FileAttachments(runtime, str(request.base_url), caller.org)
+    return FileAttachments(runtime, runtime.settings.public_base_url, caller.org)

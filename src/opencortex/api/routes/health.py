@@ -17,8 +17,10 @@ from fastapi import APIRouter, Request
 from sqlalchemy.exc import SQLAlchemyError
 
 from opencortex.api.deps import RuntimeDep
+from opencortex.api.openapi import described, json_response
 from opencortex.api.query_arguments import refuse_unknown
 from opencortex.api.responses import JSONBody
+from opencortex.api.schemas.envelopes import ref
 
 router = APIRouter()
 log = logging.getLogger("opencortex.api")
@@ -27,7 +29,9 @@ log = logging.getLogger("opencortex.api")
 _NO_STORE = {"Cache-Control": "no-store"}
 
 
-@router.api_route("/health", methods=["GET", "HEAD"])
+@router.api_route("/health", methods=["GET", "HEAD"], openapi_extra=described(
+    "Whether the server can answer (its database does)", ref("Health"), credentials=False,
+    responses={503: json_response(ref("Health"), "The database did not answer.")}))
 def health(request: Request, runtime: RuntimeDep) -> JSONBody:
     refuse_unknown(request.query_params.keys(), frozenset())
     try:

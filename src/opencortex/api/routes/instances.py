@@ -18,10 +18,22 @@ from starlette.responses import Response, StreamingResponse
 from opencortex import faults
 from opencortex.acl.viewer import Viewer
 from opencortex.api.deps import CallerDep, JSONBodyDep, RuntimeDep
+from opencortex.api.openapi import (
+    FACET_SCHEMA,
+    INSTANCE,
+    LIST_WITH_NDJSON,
+    PROPERTY_READ,
+    TRUE_RESULT,
+    described,
+    file_body,
+    json_body,
+)
 from opencortex.api.query_args import NDJSON, ListArguments, list_arguments, selection_from
 from opencortex.api.query_arguments import LIST_ARGUMENTS, SELECTION_ARGUMENTS, accepts, refuse_unknown
 from opencortex.api.responses import JSONBody, document, listing, result
 from opencortex.api.routes.files import file_attachments, is_file_path, read_file
+from opencortex.api.routes.uploads import UPLOAD_ARGUMENTS
+from opencortex.api.schemas.envelopes import ANY_JSON, ref, result_of
 from opencortex.auth.principal import Caller
 from opencortex.instances.aggregate import prepare_aggregation
 from opencortex.instances.list_source import list_source
@@ -54,7 +66,9 @@ def _service(runtime: Runtime, connection: Connection, caller: Caller, plural: s
     return Instances(connection, runtime.database.dialect, caller.org["id"], definition, Viewer.of(caller.principal))
 
 
-@router.get("/{org}/v2/{plural}", dependencies=[accepts(*LIST_ARGUMENTS, "pipeline")])
+@router.get("/{org}/v2/{plural}", dependencies=[accepts(*LIST_ARGUMENTS, "pipeline")], openapi_extra=described(
+    "An object's instances the caller may read, newest first (or a pipeline's records)",
+    responses=LIST_WITH_NDJSON))
 def list_instances(plural: str, request: Request, caller: CallerDep, runtime: RuntimeDep) -> Response:
     arguments = list_arguments(request)
     if arguments.stream:
@@ -113,7 +127,8 @@ def _closing(lines: Iterator[bytes], resources: ExitStack) -> Iterator[bytes]:
         resources.close()
 
 
-@router.post("/{org}/v2/{plural}", dependencies=[accepts()])
+@router.post("/{org}/v2/{plural}", dependencies=[accepts()], openapi_extra=described(
+    "Create an instance", INSTANCE, body=json_body(ref("InstanceBody"))))
 def create_instance(plural: str, request: Request, caller: CallerDep, runtime: RuntimeDep,
                     body: JSONBodyDep) -> Response:
     files = file_attachments(request, runtime, caller)
@@ -124,7 +139,8 @@ def create_instance(plural: str, request: Request, caller: CallerDep, runtime: R
     return document(created)
 
 
-@router.get("/{org}/v2/{plural}/{instance_id}", dependencies=[accepts(*SELECTION_ARGUMENTS)])
+@router.get("/{org}/v2/{plural}/{instance_id}", dependencies=[accepts(*SELECTION_ARGUMENTS)],
+            openapi_extra=described("An instance", INSTANCE))
 def read_instance(plural: str, instance_id: str, request: Request, caller: CallerDep,
                   runtime: RuntimeDep) -> Response:
     selection = selection_from(request)
@@ -132,7 +148,8 @@ def read_instance(plural: str, instance_id: str, request: Request, caller: Calle
         return document(instances.get(instance_id, selection))
 
 
-@router.put("/{org}/v2/{plural}/{instance_id}", dependencies=[accepts()])
+@router.put("/{org}/v2/{plural}/{instance_id}", dependencies=[accepts()], openapi_extra=described(
+    "Change an instance's properties", INSTANCE, body=json_body(ref("InstanceBody"))))
 def update_instance(plural: str, instance_id: str, request: Request, caller: CallerDep, runtime: RuntimeDep,
                     body: JSONBodyDep) -> Response:
     files = file_attachments(request, runtime, caller)
@@ -142,13 +159,16 @@ def update_instance(plural: str, instance_id: str, request: Request, caller: Cal
     return document(updated)
 
 
-@router.patch("/{org}/v2/{plural}/{instance_id}", dependencies=[accepts()])
+@router.patch("/{org}/v2/{plural}/{instance_id}", dependencies=[accepts()], openapi_extra=described(
+    "Change an instance with operations, all or nothing", INSTANCE, body=json_body(ref("PatchOperations"))))
 def patch_instance(plural: str, instance_id: str, request: Request, caller: CallerDep, runtime: RuntimeDep,
                    body: JSONBodyDep) -> Response:
     return _patch(request, runtime, caller, plural, instance_id, parse_operations(_operations(body)))
 
 
-@router.post("/{org}/v2/{plural}/{instance_id}", dependencies=[accepts()])
+@router.post("/{org}/v2/{plural}/{instance_id}", dependencies=[accepts()], openapi_extra=described(
+    "Push elements onto array properties", INSTANCE,
+    body=json_body({"type": "object", "description": "{array property: element or elements, ...}"})))
 def push_instance(plural: str, instance_id: str, request: Request, caller: CallerDep, runtime: RuntimeDep,
                   body: JSONBodyDep) -> Response:
     """Cortex's push at the root: ``{array property: element(s), ...}``."""
@@ -170,7 +190,8 @@ def _operations(body: Any) -> Any:
     return [] if body == {} else body
 
 
-@router.delete("/{org}/v2/{plural}/{instance_id}", dependencies=[accepts()])
+@router.delete("/{org}/v2/{plural}/{instance_id}", dependencies=[accepts()],
+               openapi_extra=described("Delete an instance (and release its files)", TRUE_RESULT))
 def delete_instance(plural: str, instance_id: str, request: Request, caller: CallerDep,
                     runtime: RuntimeDep) -> Response:
     files = file_attachments(request, runtime, caller)
@@ -181,7 +202,10 @@ def delete_instance(plural: str, instance_id: str, request: Request, caller: Cal
     return result(True)
 
 
-@router.get("/{org}/v2/{plural}/{instance_id}/{path:path}", dependencies=[accepts(*LIST_ARGUMENTS, "pipeline")])
+@router.get("/{org}/v2/{plural}/{instance_id}/{path:path}", dependencies=[accepts(*LIST_ARGUMENTS, "pipeline")],
+            openapi_extra=described(
+                "One property: its value, a List property's instances, a file's value or bytes (list arguments "
+                "only for a List)", responses=PROPERTY_READ, download=True, signed_link=True))
 def read_property(plural: str, instance_id: str, path: str, request: Request, caller: CallerDep,
                   runtime: RuntimeDep) -> Response:
     parts = _parts(path)
@@ -214,7 +238,9 @@ def read_property(plural: str, instance_id: str, path: str, request: Request, ca
     return _value_response(value)
 
 
-@router.put("/{org}/v2/{plural}/{instance_id}/{path:path}", dependencies=[accepts()])
+@router.put("/{org}/v2/{plural}/{instance_id}/{path:path}", dependencies=[accepts()], openapi_extra=described(
+    "Set one property (JSON); or, with a file body, upload it into a File property, replacing it",
+    {"anyOf": [INSTANCE, FACET_SCHEMA]}, body=file_body(json_schema=ANY_JSON), also_accepts=UPLOAD_ARGUMENTS))
 def set_property(plural: str, instance_id: str, path: str, request: Request, caller: CallerDep, runtime: RuntimeDep,
                  body: JSONBodyDep) -> Response:
     parts = _parts(path)
@@ -225,14 +251,17 @@ def set_property(plural: str, instance_id: str, path: str, request: Request, cal
     return document(changed)
 
 
-@router.patch("/{org}/v2/{plural}/{instance_id}/{path:path}", dependencies=[accepts()])
+@router.patch("/{org}/v2/{plural}/{instance_id}/{path:path}", dependencies=[accepts()], openapi_extra=described(
+    "Operations relative to a property path", INSTANCE, body=json_body(ref("PatchOperations"))))
 def patch_property(plural: str, instance_id: str, path: str, request: Request, caller: CallerDep,
                    runtime: RuntimeDep, body: JSONBodyDep) -> Response:
     operations = parse_operations(_operations(body), _parts(path))
     return _patch(request, runtime, caller, plural, instance_id, operations)
 
 
-@router.post("/{org}/v2/{plural}/{instance_id}/{path:path}", dependencies=[accepts()])
+@router.post("/{org}/v2/{plural}/{instance_id}/{path:path}", dependencies=[accepts()], openapi_extra=described(
+    "Push onto an array property (JSON); or, with a file body, upload into an empty File property",
+    {"anyOf": [INSTANCE, FACET_SCHEMA]}, body=file_body(json_schema=ANY_JSON), also_accepts=UPLOAD_ARGUMENTS))
 def push_property(plural: str, instance_id: str, path: str, request: Request, caller: CallerDep, runtime: RuntimeDep,
                   body: JSONBodyDep) -> Response:
     parts = _parts(path)
@@ -245,7 +274,9 @@ def push_property(plural: str, instance_id: str, path: str, request: Request, ca
     return document(pushed)
 
 
-@router.delete("/{org}/v2/{plural}/{instance_id}/{path:path}", dependencies=[accepts()])
+@router.delete("/{org}/v2/{plural}/{instance_id}/{path:path}", dependencies=[accepts()], openapi_extra=described(
+    "Remove a property, or an array element by value or _id: whether anything changed",
+    result_of({"type": "boolean"})))
 def pull_property(plural: str, instance_id: str, path: str, request: Request, caller: CallerDep,
                   runtime: RuntimeDep) -> Response:
     parts = _parts(path)

@@ -12,16 +12,20 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from opencortex.api.deps import LoggedInDep, RuntimeDep
+from opencortex.api.openapi import described
 from opencortex.api.paging import parse_cursor
 from opencortex.api.query_args import _integer
 from opencortex.api.query_arguments import accepts
 from opencortex.api.responses import listing
+from opencortex.api.schemas.envelopes import list_of, ref
 from opencortex.logs import DEFAULT_LIMIT, MAX_LIMIT, LogQuery, list_logs, require_log_reader
 
 router = APIRouter()
 
 
-@router.get("/{org}/v2/logs", dependencies=[accepts("where", "sort", "limit", "startingAfter", "endingBefore")])
+@router.get("/{org}/v2/logs", dependencies=[accepts("where", "sort", "limit", "startingAfter", "endingBefore")],
+            openapi_extra=described("The org's log records (Administrators, Developers)",
+                                    list_of(ref("LogRecord"), with_total=False)))
 def list_logs_route(request: Request, caller: LoggedInDep, runtime: RuntimeDep) -> Response:
     require_log_reader(caller.principal.all_roles)
     arguments = request.query_params

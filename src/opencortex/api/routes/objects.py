@@ -13,8 +13,10 @@ from starlette.responses import Response
 
 from opencortex import faults
 from opencortex.api.deps import JSONBodyDep, LoggedInDep, RuntimeDep
+from opencortex.api.openapi import TRUE_RESULT, described, json_body
 from opencortex.api.query_arguments import accepts
 from opencortex.api.responses import document, listing, result
+from opencortex.api.schemas.envelopes import list_of, ref
 from opencortex.attachments.releases import delete_stored, release_instance_files
 from opencortex.auth.principal import Caller
 from opencortex.ids import ROLE_ADMINISTRATOR, ROLE_DEVELOPER
@@ -32,35 +34,40 @@ def require_developer(caller: LoggedInDep) -> Caller:
 DeveloperDep = Annotated[Caller, Depends(require_developer)]
 
 
-@router.get("/{org}/v2/objects", dependencies=[accepts()])
+@router.get("/{org}/v2/objects", dependencies=[accepts()], openapi_extra=described(
+    "The org's object definitions", list_of(ref("ObjectDefinition"), with_total=False)))
 def list_objects_route(caller: DeveloperDep, runtime: RuntimeDep) -> Response:
     with runtime.database.connect() as connection:
         definitions = list_objects(connection, caller.org["id"])
     return listing([definition.to_json() for definition in definitions], False)
 
 
-@router.post("/{org}/v2/objects", dependencies=[accepts()])
+@router.post("/{org}/v2/objects", dependencies=[accepts()], openapi_extra=described(
+    "Create an object definition", ref("ObjectDefinition"), body=json_body(ref("ObjectDefinitionBody"))))
 def create_object_route(caller: DeveloperDep, runtime: RuntimeDep, body: JSONBodyDep) -> Response:
     with runtime.database.begin() as connection:
         definition = create_object(connection, caller.org["id"], body)
     return document(definition.to_json())
 
 
-@router.get("/{org}/v2/objects/{name}", dependencies=[accepts()])
+@router.get("/{org}/v2/objects/{name}", dependencies=[accepts()],
+            openapi_extra=described("An object definition", ref("ObjectDefinition")))
 def read_object_route(name: str, caller: DeveloperDep, runtime: RuntimeDep) -> Response:
     with runtime.database.connect() as connection:
         definition = get_object(connection, caller.org["id"], name)
     return document(definition.to_json())
 
 
-@router.put("/{org}/v2/objects/{name}", dependencies=[accepts()])
+@router.put("/{org}/v2/objects/{name}", dependencies=[accepts()], openapi_extra=described(
+    "Change an object definition", ref("ObjectDefinition"), body=json_body(ref("ObjectDefinitionBody"))))
 def update_object_route(name: str, caller: DeveloperDep, runtime: RuntimeDep, body: JSONBodyDep) -> Response:
     with runtime.database.begin() as connection:
         definition = update_object(connection, caller.org["id"], name, body)
     return document(definition.to_json())
 
 
-@router.delete("/{org}/v2/objects/{name}", dependencies=[accepts()])
+@router.delete("/{org}/v2/objects/{name}", dependencies=[accepts()],
+               openapi_extra=described("Delete an object definition, its instances and their files", TRUE_RESULT))
 def delete_object_route(name: str, caller: DeveloperDep, runtime: RuntimeDep) -> Response:
     """Deletes the definition, its instances, and the files they held (their bytes released)."""
     with runtime.database.begin() as connection:

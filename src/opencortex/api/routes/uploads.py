@@ -30,6 +30,7 @@ from starlette.types import Scope
 from opencortex import faults
 from opencortex.acl.viewer import Viewer
 from opencortex.api.deps import CallerDep, OrgDep, RuntimeDep
+from opencortex.api.openapi import FACET_SCHEMA, described, file_body
 from opencortex.api.query_arguments import accepts
 from opencortex.api.responses import document
 from opencortex.attachments.facets import facet_json
@@ -40,6 +41,7 @@ from opencortex.files.encrypted import StoredObject
 from opencortex.model.objects import find_object
 from opencortex.runtime import Runtime
 
+UPLOAD_ARGUMENTS = ("filename",)  # a raw body's file name
 BATCH_BYTES = 1024 * 1024  # body chunks are handed to a worker thread about this much at a time
 MULTIPART_ALLOWANCE = 1024 * 1024  # boundaries, part headers and form fields around the file
 
@@ -69,7 +71,8 @@ router = APIRouter()
 property_router = APIRouter(route_class=UploadRoute)
 
 
-@router.post("/{org}/v2/uploads/{token}", dependencies=[accepts("filename")])
+@router.post("/{org}/v2/uploads/{token}", dependencies=[accepts(*UPLOAD_ARGUMENTS)], openapi_extra=described(
+    "Send an upload target's bytes: the facet, ready", FACET_SCHEMA, body=file_body(), credentials=False))
 async def upload_to_target(token: str, request: Request, runtime: RuntimeDep, org: OrgDep) -> Response:
     request.state.body_limit = None  # this route enforces the upload limit itself
     uploads = FileUploads(runtime)
@@ -78,7 +81,10 @@ async def upload_to_target(token: str, request: Request, runtime: RuntimeDep, or
     return _facet_response(request, runtime, plan, facet)
 
 
-@property_router.post("/{org}/v2/{plural}/{instance_id}/{path:path}", dependencies=[accepts("filename")])
+# The direct uploads share their paths and methods with the instances routes, whose descriptions
+# name these bodies (multipart, raw) and ``filename`` too.
+@property_router.post("/{org}/v2/{plural}/{instance_id}/{path:path}", dependencies=[accepts(*UPLOAD_ARGUMENTS)],
+                      include_in_schema=False)
 async def upload_into_property(
     plural: str, instance_id: str, path: str, request: Request, runtime: RuntimeDep, caller: CallerDep
 ) -> Response:
@@ -87,7 +93,8 @@ async def upload_into_property(
     )
 
 
-@property_router.put("/{org}/v2/{plural}/{instance_id}/{path:path}", dependencies=[accepts("filename")])
+@property_router.put("/{org}/v2/{plural}/{instance_id}/{path:path}", dependencies=[accepts(*UPLOAD_ARGUMENTS)],
+                     include_in_schema=False)
 async def replace_property_file(
     plural: str, instance_id: str, path: str, request: Request, runtime: RuntimeDep, caller: CallerDep
 ) -> Response:
@@ -128,7 +135,7 @@ def _facet_response(
     instance_path = f"/{plural}/{plan.instance_id}"
     url = signed_url(
         runtime.master_key,
-        base_url=str(request.base_url),
+        base_url=runtime.settings.public_base_url,
         org=plan.org,
         path=f"{instance_path}/{facet.get('path')}",
         principal=plan.principal,

@@ -1,13 +1,14 @@
 """Export formats: one ``ExportFormat`` per media type (``format.py``), listed in ``registry.py``.
 
 Each format module holds its writer and its registry entry: ``ndjson``, ``json_array``,
-``csv_format`` (with ``csv_writer``, ``csv_cells`` and ``dictionary``).
+``csv_format`` (with ``csv_writer``, ``csv_cells`` and ``dictionary``), ``odm`` (with ``odm_metadata``).
 """
 
 from opencortex.exports.formats.csv_format import CSV_FORMAT
 from opencortex.exports.formats.format import (
     ExportFormat,
     ExtraEntry,
+    FormatContext,
     FormatWriter,
     RecordCounter,
     compact_encoded,
@@ -15,6 +16,7 @@ from opencortex.exports.formats.format import (
 )
 from opencortex.exports.formats.json_array import JSON_FORMAT
 from opencortex.exports.formats.ndjson import NDJSON_FORMAT
+from opencortex.exports.formats.odm import ODM_FORMAT
 from opencortex.exports.formats.registry import (
     DEFAULT_FORMAT,
     FORMATS,
@@ -28,6 +30,7 @@ from opencortex.exports.formats.registry import (
 NDJSON = NDJSON_FORMAT.media_type
 JSON = JSON_FORMAT.media_type
 CSV = CSV_FORMAT.media_type
+ODM = ODM_FORMAT.media_type
 
 __all__ = [
     "CSV",
@@ -35,8 +38,10 @@ __all__ = [
     "FORMATS",
     "JSON",
     "NDJSON",
+    "ODM",
     "ExportFormat",
     "ExtraEntry",
+    "FormatContext",
     "FormatWriter",
     "RecordCounter",
     "compact_encoded",

@@ -12,7 +12,7 @@ from opencortex import faults
 from opencortex.exports.counting import CsvCounter
 from opencortex.exports.formats.csv_writer import MEDIA_TYPE, CsvOptions, CsvWriter
 from opencortex.exports.formats.dictionary import DICTIONARY_NAME, write_dictionary
-from opencortex.exports.formats.format import DescribeColumn, ExportFormat, ExtraEntry, FormatWriter
+from opencortex.exports.formats.format import DescribeColumn, ExportFormat, ExtraEntry, FormatContext, FormatWriter
 
 OPTIONS_KEY = "csv"
 _FLAGS = {"bom": "bom", "formulaGuard": "formula_guard", "dictionary": "dictionary"}
@@ -37,16 +37,17 @@ def parse_csv_options(value: Any, chosen: bool) -> CsvOptions:
     return CsvOptions(**flags)
 
 
-def dictionary_entries(writer: FormatWriter, options: CsvOptions | None,
-                       describe: DescribeColumn) -> list[ExtraEntry]:
+def dictionary_entries(writer: FormatWriter, options: Any, describe: DescribeColumn) -> list[ExtraEntry]:
     """``dictionary.csv`` when the options ask for it; the writer knows the columns once finished."""
-    if options is None or not options.dictionary or not isinstance(writer, CsvWriter) or writer.columns is None:
+    if not isinstance(options, CsvOptions) or not options.dictionary:
+        return []
+    if not isinstance(writer, CsvWriter) or writer.columns is None:
         return []
     return [ExtraEntry(DICTIONARY_NAME, "dictionary", write_dictionary(writer.columns, describe, options))]
 
 
-def _open_writer(options: CsvOptions | None, spill_dir: str | Path | None) -> FormatWriter:
-    return CsvWriter(options, spill_dir=spill_dir)
+def _open_writer(options: Any, spill_dir: str | Path | None, context: FormatContext | None = None) -> FormatWriter:
+    return CsvWriter(options if isinstance(options, CsvOptions) else None, spill_dir=spill_dir)
 
 
 CSV_FORMAT = ExportFormat(

@@ -187,6 +187,37 @@ class CsvWriter:
         if spill is not None:
             spill.close()
 
+    # Parts (``maxEntryBytes``): each part has the header; rows can only be cut at the end, once
+    # the header is known, so every row is spilled first and handed over by ``finish_records``.
+
+    separator = b""  # every row ends with its own newline
+
+    def head(self, part: int) -> bytes:
+        if self.columns is None:
+            raise RuntimeError("the CSV header is only known once finish_records has begun")
+        line = ",".join(guard_text(name, self.options) for name in self.columns) + "\n"
+        return (BOM if self.options.bom else b"") + line.encode()
+
+    def tail(self) -> bytes:
+        return b""
+
+    def empty(self) -> bytes:
+        return BOM if self.options.bom else b""
+
+    def encode_documents(self, documents: Iterable[Mapping[str, Any]]) -> list[bytes]:
+        self.write_documents(documents)
+        return []
+
+    def encode_encoded(self, documents: Iterable[bytes], *, single_line: bool = False) -> list[bytes]:
+        self.write_encoded(documents)
+        return []
+
+    def finish_records(self) -> Iterator[list[bytes]]:
+        try:
+            yield from self._rows()
+        finally:
+            self.close()
+
     def _lay_out(self, width: int) -> int:
         """Rows from now on are laid out under the header of the first ``width`` columns."""
         if width != self._width:
@@ -271,6 +302,38 @@ class CsvWriter:
         if out:
             yield b"".join(out)
 
+    def _rows(self) -> Iterator[list[bytes]]:
+        """``_body`` row by row: each row on its own, with its newline, a spill run at a time."""
+        names = self._tree.paths
+        self.columns = header_order(names)
+        if not self.records:
+            return
+        position = {name: index for index, name in enumerate(self.columns)}
+        placement = [position[name] for name in names]
+        width = len(self.columns)
+        pickers: dict[int, Any] = {}
+        spill = self._spill_file()
+        spill.seek(0)
+        while head := spill.read(_BATCH.size):
+            kind, laid_for, count, length = _BATCH.unpack(head)
+            data = spill.read(length)
+            if kind == _CELLS:
+                texts = list(_cell_rows(orjson.loads(data), placement, width))
+            else:
+                lengths = array("Q")
+                lengths.frombytes(spill.read(count * lengths.itemsize))
+                text, at, texts = data.decode(), 0, []
+                for size in lengths:
+                    texts.append(text[at : at + size])
+                    at += size + 1
+                if laid_for != width:
+                    pick = pickers.get(laid_for)
+                    if pick is None:
+                        old = {name: index for index, name in enumerate(header_order(names[:laid_for]))}
+                        pick = pickers[laid_for] = picker([old.get(name, laid_for) for name in self.columns])
+                    texts = [_relaid_row(row, laid_for, pick) for row in texts]
+            yield [row.encode() + b"\n" for row in texts]
+
     def _spill_file(self) -> IO[bytes]:
         if self._spill is None:
             self._spill = tempfile.TemporaryFile(prefix="opencortex-csv-", dir=self._spill_dir)  # noqa: SIM115
@@ -312,6 +375,25 @@ def _place_cells(records: list[list[Any]], placement: list[int], width: int) -> 
     if rows:
         rows.append("")
         yield "\n".join(rows).encode()
+
+
+def _cell_rows(records: list[list[Any]], placement: list[int], width: int) -> Iterator[str]:
+    """``_place_cells``, one row (without its newline) at a time."""
+    for record in records:
+        row = [""] * width
+        half = len(record) >> 1
+        for at in range(half):
+            row[placement[record[at]]] = record[half + at]
+        yield ",".join(row)
+
+
+def _relaid_row(row: str, width: int, pick: Any) -> str:
+    """One row of ``_relayout``."""
+    cells = (row.split(",") if '"' not in row else _FIELD.findall(row + ",")) if width else []
+    if len(cells) != width:
+        raise RuntimeError("CSV spill file: a row does not have the cells it was written with")
+    cells.append("")
+    return ",".join(pick(cells))
 
 
 def _relayout(text: str, lengths: array[int], width: int, pick: Any) -> Iterator[bytes]:

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from opencortex.exports.counting import NdjsonCounter
-from opencortex.exports.formats.format import ExportFormat, FormatWriter, compact_encoded, encode_document
-
-if TYPE_CHECKING:
-    from opencortex.exports.formats.csv_writer import CsvOptions
+from opencortex.exports.formats.format import (
+    ExportFormat,
+    FormatContext,
+    FormatWriter,
+    compact_encoded,
+    encode_document,
+)
 
 MEDIA_TYPE = "application/x-ndjson"
 
@@ -38,6 +41,32 @@ class NdjsonWriter:
     def close(self) -> None:
         pass
 
+    # Parts (``maxEntryBytes``): each part is a file of the format on its own.
+
+    separator = b"\n"
+
+    def head(self, part: int) -> bytes:
+        return b""
+
+    def tail(self) -> bytes:
+        return b""
+
+    def empty(self) -> bytes:
+        return b""
+
+    def encode_documents(self, documents: Iterable[Mapping[str, Any]]) -> list[bytes]:
+        encoded = list(map(encode_document, documents))
+        self.records += len(encoded)
+        return encoded
+
+    def encode_encoded(self, documents: Iterable[bytes], *, single_line: bool = False) -> list[bytes]:
+        encoded = list(documents) if single_line else list(map(compact_encoded, documents))
+        self.records += len(encoded)
+        return encoded
+
+    def finish_records(self) -> Iterator[list[bytes]]:
+        return iter(())
+
     def _lines(self, encoded: list[bytes]) -> bytes:
         if not encoded:
             return b""
@@ -48,7 +77,7 @@ class NdjsonWriter:
         return b"\n".join(encoded)
 
 
-def _open_writer(options: CsvOptions | None, spill_dir: str | Path | None) -> FormatWriter:
+def _open_writer(options: Any, spill_dir: str | Path | None, context: FormatContext | None = None) -> FormatWriter:
     return NdjsonWriter()
 
 

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from opencortex.exports.formats.csv_format import CSV_FORMAT
 from opencortex.exports.formats.csv_writer import CsvOptions
-from opencortex.exports.formats.format import ExportFormat, FormatWriter, RecordCounter
+from opencortex.exports.formats.format import ExportFormat, FormatContext, FormatWriter, RecordCounter
 from opencortex.exports.formats.json_array import JSON_FORMAT
 from opencortex.exports.formats.ndjson import NDJSON_FORMAT
+from opencortex.exports.formats.odm import ODM_FORMAT
 
 FORMATS: tuple[ExportFormat, ...] = (
     NDJSON_FORMAT,
     JSON_FORMAT,
     CSV_FORMAT,
+    ODM_FORMAT,
 )
 DEFAULT_FORMAT = NDJSON_FORMAT
 _BY_MEDIA_TYPE = {export_format.media_type: export_format for export_format in FORMATS}
@@ -37,10 +40,13 @@ def open_format_writer(
     *,
     csv_options: CsvOptions | None = None,
     spill_dir: str | Path | None = None,
+    options: Any = None,
+    context: FormatContext | None = None,
 ) -> FormatWriter:
     """A fresh writer for ``media_type``; ``csv_options`` and ``spill_dir`` (where CSV's temporary
-    rows go; use a private folder on a disk with room for the export) only matter for CSV."""
-    return format_for(media_type).open_writer(csv_options, spill_dir)
+    rows go; use a private folder on a disk with room for the export) only matter for CSV;
+    ``options`` are another format's own, ``context`` what ODM needs (the object definition)."""
+    return format_for(media_type).open_writer(csv_options if options is None else options, spill_dir, context)
 
 
 def counter_for(media_type: str) -> RecordCounter:

@@ -14,6 +14,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from opencortex import faults
 from opencortex.exports import operations
+from opencortex.exports.deidentify.profiles import list_profiles
 from opencortex.exports.validation import FORBIDDEN_OBJECTS, read_export_body, validate_export_request
 from opencortex.model.accounts import list_accounts
 from opencortex.model.objects import find_object, list_objects
@@ -96,5 +97,6 @@ def _form_page(console: Console, form: ExportForm, errors: dict[str, str], statu
         "accounts": [{"email": account["email"], "name": f"{account['name_first']} {account['name_last']}".strip()}
                      for account in accounts],
         "option_labels": OPTION_LABELS,
+        "profiles": [profile.name for profile in list_profiles(console.runtime, console.org_id)],
     }
     return console.page("export_new.html", context, status_code)

@@ -19,7 +19,7 @@ from opencortex.web.context import form_text, form_texts
 
 LISTS = ("paths", "include", "expand")
 FIELDS = ("label", "description", "objects", "format", *LISTS, "where", "principal", "prefix", "exportFiles",
-          "zipFiles", "afterScript", "csv")
+          "zipFiles", "afterScript", "csv", "odm", "deidentify", "maxEntryBytes")
 FORM_LEVEL = "form"
 """Where a fault goes that names no field of the form."""
 FORMAT_OPTIONS: dict[str, tuple[str, ...]] = {"csv": tuple(CsvOptions().to_json())}
@@ -43,6 +43,9 @@ class ExportForm:
     after_script: str = ""
     options: dict[str, dict[str, bool]] = field(default_factory=dict)
     """Per options key (``csv``), the switches that are on."""
+    odm_subject_key: str = ""
+    deidentify: str = ""
+    max_entry_bytes: str = ""
 
     @classmethod
     def from_form(cls, form: FormData) -> ExportForm:
@@ -62,6 +65,9 @@ class ExportForm:
             after_script=form_text(form, "afterScript"),
             options={key: {name: form_text(form, f"{key}.{name}") == "on" for name in names}
                      for key, names in FORMAT_OPTIONS.items()},
+            odm_subject_key=form_text(form, "odm.subjectKey"),
+            deidentify=form_text(form, "deidentify"),
+            max_entry_bytes=form_text(form, "maxEntryBytes"),
         )
 
     def body(self) -> dict[str, Any]:
@@ -80,6 +86,13 @@ class ExportForm:
         chosen = find_format(self.format)
         if chosen is not None and chosen.options_key in FORMAT_OPTIONS:
             body[chosen.options_key] = dict(self.options.get(chosen.options_key, {}))
+        if chosen is not None and chosen.options_key == "odm" and self.odm_subject_key.strip():
+            body["odm"] = {"subjectKey": self.odm_subject_key.strip()}
+        if self.deidentify:
+            body["deidentify"] = self.deidentify
+        size = self.max_entry_bytes.strip()
+        if size:  # what is not a number goes as typed, and comes back with the API's fault
+            body["maxEntryBytes"] = int(size) if size.isdigit() else size
         return body
 
     def option_on(self, key: str, name: str) -> bool:
