@@ -56,9 +56,10 @@ ROUTES = sorted(route for route in set(app_routes(create_app(Settings(data_dir=P
                 if route[1].startswith("/{org}/v2"))
 
 # Routes outside every org, by design: no org in the URL, no credentials, nothing about any org.
-# GET /health (for load balancers; tests/api/test_health.py) is the only one. A new route outside
-# /{org}/ fails test_org_less_routes_are_known until it is listed here, with its reason.
-ORG_LESS = {("GET", "/health")}
+# GET /health (for load balancers; tests/api/test_health.py) and GET /openapi.json (the API's
+# description, the same for every org; tests/api/test_openapi.py). A new route outside /{org}/
+# fails test_org_less_routes_are_known until it is listed here, with its reason.
+ORG_LESS = {("GET", "/health"), ("GET", "/openapi.json")}
 
 # How each path parameter is filled: with B's id (or name) for it. A route with any other
 # parameter fails this test until it is added here.

@@ -13,6 +13,7 @@ from opencortex.api.query_arguments import declared
 from opencortex.settings import Settings
 from tests.support.platform import CortexClient, assert_fault
 
+
 def walk(routes: list[Any]) -> list[Any]:
     """Every route object, through included routers at any depth (as the org isolation test walks)."""
     found = []

@@ -442,11 +442,10 @@ def test_an_import_that_fails_midway_deletes_what_it_committed(platform, tmp_pat
     assert count(platform) == 0
 
 
-def test_triggers_on_documents_do_not_confuse_which_row_clashed(platform, tmp_path, monkeypatch):
-    """SQLite: a trigger that writes elsewhere on every insert (as change tracking may) must not
-    shift which line is reported, nor make the undo delete an instance the import did not write."""
-    if platform.runtime.database.dialect != "sqlite":
-        pytest.skip("PostgreSQL replays a failed batch row by row in savepoints")
+def test_triggers_on_documents_do_not_confuse_which_row_clashed(platform, tmp_path, monkeypatch, request):
+    """A trigger that writes elsewhere on every insert (as change tracking may) must not shift
+    which line is reported, nor make the undo delete an instance the import did not write.
+    (SQLite counts the trigger's rows in changes(); PostgreSQL replays a failed batch row by row.)"""
     monkeypatch.setattr(bulk, "TRANSACTION_SECONDS", 0)
     site_ids, _ = load_study(platform, 0)
     first, *others = list(patient_bodies(10, site_ids))
@@ -454,9 +453,8 @@ def test_triggers_on_documents_do_not_confuse_which_row_clashed(platform, tmp_pa
     with platform.runtime.database.begin() as connection:
         taken = connection.execute(sa.select(documents.c.id).where(
             documents.c.org_id == platform.org["id"], documents.c.object == "c_patient")).scalar_one()
-        connection.exec_driver_sql("CREATE TABLE echo (id TEXT)")
-        connection.exec_driver_sql("CREATE TRIGGER echo_insert AFTER INSERT ON documents "
-                                   "BEGIN INSERT INTO echo VALUES (NEW.id); INSERT INTO echo VALUES (NEW.id); END")
+        _add_echo_trigger(connection)
+    request.addfinalizer(lambda: _drop_echo_trigger(platform.runtime.database))
     lines = [{**body, "_id": f"{index + 1:024x}"} for index, body in enumerate(others)]
     lines[4]["_id"] = taken
     report = import_ndjson(platform.runtime.database, platform.org["id"], "c_patients", viewer_of(platform.admin),
@@ -466,3 +464,28 @@ def test_triggers_on_documents_do_not_confuse_which_row_clashed(platform, tmp_pa
         left = connection.execute(sa.select(documents.c.id).where(
             documents.c.org_id == platform.org["id"], documents.c.object == "c_patient")).scalars().all()
     assert left == [taken]
+
+
+def _add_echo_trigger(connection: sa.Connection) -> None:
+    """Two extra rows in another table for every instance written."""
+    connection.exec_driver_sql("CREATE TABLE echo (id TEXT)")
+    if connection.dialect.name == "sqlite":
+        connection.exec_driver_sql("CREATE TRIGGER echo_insert AFTER INSERT ON documents "
+                                   "BEGIN INSERT INTO echo VALUES (NEW.id); INSERT INTO echo VALUES (NEW.id); END")
+        return
+    connection.exec_driver_sql(
+        "CREATE FUNCTION echo_insert() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+        "INSERT INTO echo VALUES (NEW.id); INSERT INTO echo VALUES (NEW.id); RETURN NEW; END $$")
+    connection.exec_driver_sql("CREATE TRIGGER echo_insert AFTER INSERT ON documents "
+                               "FOR EACH ROW EXECUTE FUNCTION echo_insert()")
+
+
+def _drop_echo_trigger(database) -> None:
+    """PostgreSQL test databases are emptied, not dropped, between tests: take the trigger away."""
+    with database.begin() as connection:
+        if connection.dialect.name == "sqlite":
+            connection.exec_driver_sql("DROP TRIGGER IF EXISTS echo_insert")
+        else:
+            connection.exec_driver_sql("DROP TRIGGER IF EXISTS echo_insert ON documents")
+            connection.exec_driver_sql("DROP FUNCTION IF EXISTS echo_insert()")
+        connection.exec_driver_sql("DROP TABLE IF EXISTS echo")

@@ -64,7 +64,8 @@ def test_where_on_indexed_properties(study):
     assert where({"c_name.c_first": {"$in": ["Ada", "Grace"]}}) == [
         p["_id"] for p in everyone if p["c_name"]["c_first"] in ("Ada", "Grace")]
     assert where({"c_tags": "placebo"}) == [p["_id"] for p in everyone if "placebo" in p["c_tags"]]
-    assert where({"c_site": study.site_ids[1]}) == [p["_id"] for p in everyone if p["c_site"]["_id"] == study.site_ids[1]]
+    assert where({"c_site": study.site_ids[1]}) == [
+        p["_id"] for p in everyone if p["c_site"]["_id"] == study.site_ids[1]]
     assert where({"c_enrolled": {"$lt": "2024-06-01T00:00:00.000Z"}}) == [
         p["_id"] for p in everyone if p["c_enrolled"] < "2024-06-01T00:00:00.000Z"]
     assert where({"$or": [{"c_gender": "m"}, {"c_active": False}]}) == [

@@ -75,8 +75,9 @@ def _instance_acl_grants(viewer: Viewer, dialect: str, needed: int) -> ColumnEle
         kind, target = "(entry ->> 'type')::int", "(entry ->> 'target')"
         allow = "(entry ->> 'allow')::int"
     owner_clause = "" if viewer.anonymous else f" OR ({kind} = {OWNER} AND documents.owner = :acl_me_{suffix})"
+    # Only constants and a generated suffix are interpolated; every value is a bound parameter.
     sql = (
-        f"EXISTS (SELECT 1 FROM {element} WHERE {allow} >= :acl_needed_{suffix} AND ("
+        f"EXISTS (SELECT 1 FROM {element} WHERE {allow} >= :acl_needed_{suffix} AND ("  # noqa: S608
         f"({kind} = {ACCOUNT} AND {target} IN :acl_targets_{suffix})"
         f" OR ({kind} = {ROLE} AND {target} IN :acl_roles_{suffix}){owner_clause}))"
     )
