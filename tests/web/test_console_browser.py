@@ -1,7 +1,8 @@
 """The console in a real browser (Debian's Chromium, driven by Playwright) against a real server
-process: log in, create exports, watch them run, download and verify, cancel, delete, a bad
-``where``, a non-administrator, a label made of markup, logging out; and one smoke test on
-PostgreSQL. See ``tests/web/live.py`` for how the browser and the server are started."""
+process: log in, create exports, watch them run, download and verify, cancel (and filter the list
+by "cancelled"), export the Logs, delete, a bad ``where``, a non-administrator, a label made of
+markup, logging out; and one smoke test on PostgreSQL. See ``tests/web/live.py`` for how the
+browser and the server are started."""
 
 from __future__ import annotations
 
@@ -128,8 +129,8 @@ def test_progress_is_live_while_an_export_runs(tab: Tab) -> None:
 
 def test_cancel_a_running_export(tab: Tab) -> None:
     tab.log_in("bulk", "admin@bulk.test", BULK_PASSWORD)
-    tab.create_export("bulk", label="Too big after all", objects="c_patients", media_type="text/csv",
-                      paths=["c_number", "c_name", "c_visits"])
+    export_id = tab.create_export("bulk", label="Too big after all", objects="c_patients", media_type="text/csv",
+                                  paths=["c_number", "c_name", "c_visits"])
     page = tab.page
     expect(tab.state()).to_have_text("running", timeout=WAIT_MS)
     expect(page.locator(".progress-text").first).to_have_text(re.compile(r"documents"))
@@ -137,6 +138,34 @@ def test_cancel_a_running_export(tab: Tab) -> None:
     expect(tab.state()).to_have_text("cancelled", timeout=WAIT_MS)
     expect(page.locator(".fault")).to_contain_text("cancelled")
     expect(page.get_by_role("link", name="Download archive")).to_have_count(0)
+
+    # The list's state filter has "cancelled" apart from "error".
+    page.goto(tab.url("bulk", "/exports"))
+    for state, listed in (("cancelled", 1), ("error", 0)):
+        page.get_by_label("State", exact=True).select_option(state)
+        page.get_by_role("button", name="Filter").click()
+        page.wait_for_url(re.compile(rf".*/console/exports\?state={state}&object=$"))
+        expect(page.locator(f'tr[data-export-id="{export_id}"]')).to_have_count(listed)
+        badges = page.locator('tr[data-export-id] [data-field="shownState"]')
+        assert set(badges.all_text_contents()) <= {state}, badges.all_text_contents()
+    expect(page.get_by_label("State", exact=True)).to_have_value("error")
+
+
+def test_an_export_of_the_logs_is_picked_like_an_object(tab: Tab) -> None:
+    tab.log_in("demo", *demo_admin(tab.server))
+    # The picker lists the Logs beside the object definitions; the script offers their fields.
+    tab.create_export("demo", label="The org's Logs", objects="logs", media_type="text/csv",
+                      paths=["lvl", "src", "created"], where='{"lvl": {"$lte": 2}}')
+    page = tab.page
+    expect(tab.state()).to_have_text("ready", timeout=WAIT_MS)
+    expect(page.locator(".manifest .verified")).to_be_visible(timeout=WAIT_MS)
+    page.goto(tab.url("demo", "/exports/new"))
+    page.get_by_label("Object", exact=True).select_option("logs")
+    expect(page.locator('input[name="paths"][value="lvl"]')).to_be_visible()
+    expect(page.locator('input[name="include"]')).to_have_count(0)
+    page.get_by_label("Object", exact=True).select_option("c_patients")
+    expect(page.locator('input[name="paths"][value="lvl"]')).to_have_count(0)
+    expect(page.locator('input[name="paths"][value="c_number"]')).to_be_visible()
 
 
 def test_delete_asks_first(tab: Tab) -> None:

@@ -9,6 +9,7 @@ import orjson
 
 from opencortex.exports import operations
 from opencortex.exports.verify import verify_archive
+from opencortex.model.objects import create_object, delete_object
 from opencortex.store.audit import audit_records
 
 FORM = {
@@ -154,8 +155,11 @@ def test_the_list_is_filtered_by_state_and_object_and_paged(console):
     second_page = console.admin.get("/exports?skip=25").text
     assert second_page.count("data-export-id=") == 2 and f'data-export-id="{ids[0]}"' in second_page
     assert "26–27 of 27" in second_page and 'href="/acme/console/exports?skip=0">Newer exports' in second_page
-    errors = console.admin.get("/exports?state=error").text
-    assert errors.count("data-export-id=") == 1 and "state-cancelled" in errors and "1 export match" in errors
+    errors = console.admin.get("/exports?state=error").text  # a cancelled export is not an error
+    assert errors.count("data-export-id=") == 0 and "0 exports match" in errors and "No export matches." in errors
+    cancelled = console.admin.get("/exports?state=cancelled").text
+    assert cancelled.count("data-export-id=") == 1 and f'data-export-id="{ids[0]}"' in cancelled
+    assert "state-cancelled" in cancelled and "1 export matches" in cancelled
     only_sites = console.admin.get("/exports?object=c_sites").text
     assert only_sites.count("data-export-id=") == 1 and f'data-export-id="{sites}"' in only_sites
     assert '<option value="c_sites" selected>' in only_sites
@@ -164,6 +168,58 @@ def test_the_list_is_filtered_by_state_and_object_and_paged(console):
     polled = console.admin.get("/exports.json?object=c_sites").json()
     assert [row["id"] for row in polled["rows"]] == [sites] and polled["hasMore"] is False
     assert console.admin.get("/exports?state=sideways").status_code == 400
+
+
+def failed_export(console) -> str:
+    """An export that really fails when it runs: its object is deleted while it waits."""
+    org_id = console.platform.org["id"]
+    with console.platform.runtime.database.begin() as connection:
+        create_object(connection, org_id, {"name": "c_scratch", "label": "Scratch", "properties": [
+            {"name": "c_note", "label": "Note", "type": "String"}]})
+    export_id = create(console, label="Doomed", objects="c_scratches", paths=["c_note"], where="")
+    with console.platform.runtime.database.begin() as connection:
+        delete_object(connection, org_id, "c_scratch")
+    return export_id
+
+
+def test_cancelled_exports_are_filtered_apart_from_failed_ones_and_paged(console):
+    org_id, runtime = console.platform.org["id"], console.platform.runtime
+    cancelled = [create(console, label=f"Cancelled {number}") for number in range(26)]
+    for export_id in cancelled:
+        operations.cancel(runtime, org_id, export_id, principal=console.platform.admin["id"])
+    failed = failed_export(console)
+    ready = create(console, label="Finished")
+    console.run_exports()
+    assert operations.get(runtime, org_id, failed).state.value == "error"
+    assert operations.get(runtime, org_id, ready).state.value == "ready"
+
+    first_page = console.admin.get("/exports?state=cancelled").text
+    assert first_page.count("data-export-id=") == 25 and first_page.count("state state-cancelled") == 25
+    assert "1–25 of 26" in first_page and "26 exports match" in first_page
+    assert '<option value="cancelled" selected>cancelled</option>' in first_page
+    assert 'href="/acme/console/exports?skip=25&amp;state=cancelled">Older exports' in first_page
+    second_page = console.admin.get("/exports?state=cancelled&skip=25").text
+    assert second_page.count("data-export-id=") == 1 and f'data-export-id="{cancelled[0]}"' in second_page
+    assert "26–26 of 26" in second_page and "Older exports" not in second_page
+
+    errors = console.admin.get("/exports?state=error").text
+    assert errors.count("data-export-id=") == 1 and f'data-export-id="{failed}"' in errors
+    assert "state state-error" in errors and "state-cancelled" not in errors and "1 export matches" in errors
+    assert '<option value="error" selected>error</option>' in errors
+    assert console.admin.get("/exports?state=error&object=c_patients").text.count("data-export-id=") == 0
+    assert console.admin.get("/exports?state=cancelled&object=c_scratches").text.count("data-export-id=") == 0
+    assert "28 exports" in console.admin.get("/exports").text  # unfiltered, every one
+
+    polled = console.admin.get("/exports.json?state=cancelled").json()
+    assert len(polled["rows"]) == 25 and polled["hasMore"] is True
+    assert {row["shownState"] for row in polled["rows"]} == {"cancelled"}
+    assert {row["state"] for row in polled["rows"]} == {"error"}  # the API's state stays error
+    polled = console.admin.get("/exports.json?state=error").json()
+    assert [(row["id"], row["shownState"]) for row in polled["rows"]] == [(failed, "error")]
+    assert console.admin.get(f"/exports/{failed}/status.json").json()["shownState"] == "error"
+    assert console.admin.get(f"/exports/{cancelled[3]}/status.json").json()["shownState"] == "cancelled"
+    page = console.admin.get(f"/exports/{failed}").text
+    assert "<h3>Failed</h3>" in page and "state state-error" in page and "state-cancelled" not in page
 
 
 def test_an_exports_page_shows_every_property_the_timeline_and_the_manifest(console):

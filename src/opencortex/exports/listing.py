@@ -8,7 +8,8 @@ exports they own: none, unless they created some while they were an administrato
 ``where`` and ``sort`` go through the query parser of instance lists (``parse_where``,
 ``parse_sort``: the same operators, limits and faults), against ``EXPORT_SCHEMA``, whose
 properties are all indexed; the tree is compiled here onto the ``exports`` table (``objects``
-and ``format`` live in its ``params`` JSON). Paging is as instance lists page: newest first by
+and ``format`` live in its ``params`` JSON, ``fault.errCode`` in its ``fault``: a cancelled
+export's is ``cortex.error.aborted``). Paging is as instance lists page: newest first by
 default, ``skip``, ``limit``, and ``startingAfter``/``endingBefore`` (an export ``_id``), which
 cannot be combined with ``where`` or ``sort``.
 """
@@ -51,6 +52,7 @@ _PROPERTIES: tuple[tuple[str, str, ColumnElement[Any]], ...] = (
     ("started", "Date", exports.c.started),
     ("completed", "Date", exports.c.completed),
     ("expiresAt", "Date", exports.c.expires_at),
+    ("fault.errCode", "String", exports.c.fault["errCode"].as_string()),
 )
 _EXPRESSIONS = {path: expression for path, _kind, expression in _PROPERTIES}
 

@@ -15,6 +15,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from opencortex import faults
 from opencortex.exports import operations
 from opencortex.exports.deidentify.profiles import list_profiles
+from opencortex.exports.targets import LOGS_PLURAL, is_logs
 from opencortex.exports.validation import FORBIDDEN_OBJECTS, read_export_body, validate_export_request
 from opencortex.model.accounts import list_accounts
 from opencortex.model.objects import find_object, list_objects
@@ -22,7 +23,7 @@ from opencortex.scripting import ScriptLimits
 from opencortex.web.context import Console, FormDep, ReaderDep, WriterDep, form_text
 from opencortex.web.failures import ConsoleRoute
 from opencortex.web.views.export_form import FORM_LEVEL, ExportForm, field_errors, format_choices
-from opencortex.web.views.properties import PropertyChoices, property_choices
+from opencortex.web.views.properties import PropertyChoices, log_choices, property_choices
 
 router = APIRouter(route_class=ConsoleRoute)
 ACCOUNT_CHOICES = 500
@@ -70,7 +71,10 @@ def validate_export(console: WriterDep, form: FormDep) -> Response:
 
 @router.get("/{org}/console/objects/{name}/choices.json")
 def object_choices(name: str, console: ReaderDep) -> Response:
-    """What the form offers for ``paths``, ``include`` and ``expand`` once an object is picked."""
+    """What the form offers for ``paths``, ``include`` and ``expand`` once an object (or the
+    Logs) is picked."""
+    if is_logs(name):
+        return JSONResponse(log_choices().to_json())
     with console.runtime.database.connect() as connection:
         definition = find_object(connection, console.org_id, name)
     if definition is None:
@@ -83,15 +87,21 @@ def _form_page(console: Console, form: ExportForm, errors: dict[str, str], statu
         objects = [definition for definition in list_objects(connection, console.org_id)
                    if definition.name not in FORBIDDEN_OBJECTS]
         accounts, _more = list_accounts(connection, console.org_id, limit=ACCOUNT_CHOICES)
-    chosen = next((definition for definition in objects
-                   if form.objects in (definition.name, definition.plural_name)), None)
-    choices = property_choices(chosen) if chosen is not None else PropertyChoices((), (), ())
+    # Besides the object definitions, the picker offers the org's Logs (objects: "logs").
+    logs_chosen = is_logs(form.objects)
+    chosen = None if logs_chosen else next((definition for definition in objects
+                                            if form.objects in (definition.name, definition.plural_name)), None)
+    if logs_chosen:
+        choices = log_choices()
+    else:
+        choices = property_choices(chosen) if chosen is not None else PropertyChoices((), (), ())
     context: dict[str, Any] = {
         "form": form,
         "errors": errors,
         "form_error": errors.get(FORM_LEVEL),
         "objects": objects,
         "chosen": chosen,
+        "logs": {"value": LOGS_PLURAL, "chosen": logs_chosen},
         "choices": choices,
         "formats": format_choices(),
         "accounts": [{"email": account["email"], "name": f"{account['name_first']} {account['name_last']}".strip()}

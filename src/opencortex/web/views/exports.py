@@ -16,6 +16,10 @@ from opencortex.web.views.formatting import byte_size, count, machine_moment, mo
 
 CANCELLED = "cancelled"
 """Shown for an export that ended in ``error`` because it was cancelled (``cortex.error.aborted``)."""
+SHOWN_STATES = (*(state.value for state in ExportState), CANCELLED)
+"""What the list's state filter offers: the export states, and ``cancelled`` apart from ``error``."""
+_CANCELLATION = {"fault.errCode": faults.export_aborted.err_code}
+"""``shown_state``'s test, as a condition of the export list's ``where``."""
 
 
 def shown_state(job: ExportJob) -> str:
@@ -23,6 +27,17 @@ def shown_state(job: ExportJob) -> str:
     if job.state is ExportState.ERROR and (job.fault or {}).get("errCode") == faults.export_aborted.err_code:
         return CANCELLED
     return job.state.value
+
+
+def state_filter(shown: str) -> tuple[str | None, dict[str, Any]]:
+    """The export list's ``state`` and ``where`` conditions for the exports shown as ``shown`` (any
+    state when empty): ``error`` leaves the cancelled ones out, ``cancelled`` keeps only them. Both
+    go to the list's query, so its pages and counts agree with what the rows show."""
+    if shown == CANCELLED:
+        return ExportState.ERROR.value, dict(_CANCELLATION)
+    if shown == ExportState.ERROR.value:
+        return shown, {"$not": dict(_CANCELLATION)}  # $not, not the restricted $ne: no org setting needed
+    return shown or None, {}
 
 
 def format_name(media_type: str) -> str:

@@ -1,6 +1,6 @@
 """What the export form offers for ``paths``, ``include`` and ``expand``: an object's properties,
-nested Document properties under their parents. The choices only help pick; the export's own
-validation decides what is accepted."""
+nested Document properties under their parents, or the fields of the org's Logs records. The
+choices only help pick; the export's own validation decides what is accepted."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from opencortex.logs import LOG_PROPERTIES, LOG_SCHEMA
 from opencortex.model.definitions import ObjectDefinition
 from opencortex.model.properties import DocumentProperty, PropertyDefinition, ReferenceProperty
 
@@ -47,6 +48,28 @@ def property_choices(definition: ObjectDefinition) -> PropertyChoices:
         include=tuple(_choice(path, prop, depth) for path, prop, depth in ordered if prop.optional),
         expand=tuple(_choice(path, prop, 0) for path, prop, depth in ordered
                      if depth == 0 and isinstance(prop, ReferenceProperty) and prop.option("expandable")),
+    )
+
+
+# What each field of a Logs record holds (docs/logs.md), for the picker's labels.
+LOG_LABELS = {
+    "_id": "Record", "object": "Object (log)", "org": "Org", "req": "Request", "pid": "Principal",
+    "oid": "Original principal", "beg": "Began", "end": "Ended", "src": "Source", "lvl": "Level",
+    "dat": "What was logged", "err": "Fault", "trc": "Stack trace", "sts": "HTTP status", "exp": "Expires",
+    "created": "Stored", "src_id": "Source's _id",
+}
+
+
+def log_choices() -> PropertyChoices:
+    """The fields of a Logs record (``logs.LOG_PROPERTIES``, what an export of the Logs may name in
+    ``paths``); none is optional or a reference, so ``include`` and ``expand`` offer nothing.
+    A field is indexed when the Logs' ``where`` can match it (``logs.LOG_SCHEMA``)."""
+    return PropertyChoices(
+        paths=tuple(PropertyChoice(path=path, label=LOG_LABELS.get(path, path), type=kind, depth=0,
+                                   indexed=LOG_SCHEMA.get(path) is not None)
+                    for path, kind in LOG_PROPERTIES.items()),
+        include=(),
+        expand=(),
     )
 
 
