@@ -43,7 +43,7 @@ def test_the_logs_export_as_get_logs_shows_them(org, worker):
     assert table[0] == ["_id", "dat.n", "lvl", "object"]
     assert [row[2] for row in table[1:]] == ["1"] * 6 and [int(row[1]) for row in table[1:]] == [1, 3, 5, 7, 9, 11]
     dictionary = download_zip(org.client, warnings["_id"]).read("dictionary.csv").decode().splitlines()
-    assert dictionary[1:] == ["_id,ObjectId,_id", "dat.n,Any,dat.n", "lvl,Number,lvl", "object,String,object"]
+    assert dictionary[1:] == ["_id,ObjectId,Id", "dat.n,Any,Data: n", "lvl,Number,Level", "object,String,Object"]
 
 
 def test_logs_exports_are_checked_against_the_logs(org):

@@ -10,21 +10,30 @@
 - ``LogSource``: the org's Logs, as ``GET /logs`` shows them, projected to ``paths``.
 
 The run (``exports.pipeline``) only asks a source how many documents it holds, for its batches,
-how to describe a column (CSV's data dictionary) and which object its files belong to.
+how to describe a column (CSV's data dictionary: ``exports.dictionary_columns``) and which
+object its files belong to.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable, Iterator, Sequence
+import copy
+from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+import sqlalchemy as sa
 from sqlalchemy import Connection
 
 from opencortex import faults
 from opencortex.acl.viewer import Viewer, as_principal
+from opencortex.exports.dictionary_columns import (
+    DescribeColumn,
+    FindObject,
+    describe_element_columns,
+    describe_instance_columns,
+    describe_log_column,
+)
 from opencortex.exports.incremental import ChangeTracking, open_changes
 from opencortex.exports.jobs import ExportJob
 from opencortex.exports.prefetch import prefetched
@@ -43,18 +52,15 @@ from opencortex.instances.raw_rows import to_row
 from opencortex.instances.serialise import DocumentPlan
 from opencortex.instances.service import Instances
 from opencortex.instances.splice import SplicePlan
-from opencortex.logs import LOG_PROPERTIES, count_logs, scan_logs
+from opencortex.logs import count_logs, scan_logs
 from opencortex.model.definitions import ObjectDefinition
-from opencortex.model.objects import get_object
-from opencortex.model.properties import PropertyDefinition
+from opencortex.model.objects import find_object, get_object
 from opencortex.query.ast import Node
 from opencortex.query.evaluate import matches
 from opencortex.query.parse import where_document
+from opencortex.store.tables import documents
 
 BATCH_SIZE = 1000
-_SYSTEM_COLUMNS = ("_id", "object", "created", "updated", "type", "access")
-
-Describe = Callable[[str], tuple[str, str] | None]
 
 
 @dataclass(frozen=True)
@@ -131,9 +137,27 @@ class InstanceSource:
         self.dialect = dialect
         self.changes = changes
         self._changed = None if changes is None else changes.documents_condition(dialect)
+        self._describe: DescribeColumn | None = None
 
     def total(self) -> int:
         return self.instances.count(self.where, also=self._changed)
+
+    @property
+    def also(self) -> Any:
+        """The SQL condition read beside ``where`` and the ACL (an incremental export's window, a
+        shard's ``_id`` range), or None."""
+        return self._changed
+
+    def within(self, after: str | None, upto: str | None) -> InstanceSource:
+        """The same documents with ``after < _id <= upto`` only (None: that end open): one shard
+        of a sharded export (``exports.sharding``)."""
+        shard = copy.copy(self)
+        bounds = [condition for condition in (self._changed,
+                                              None if after is None else documents.c.id > after,
+                                              None if upto is None else documents.c.id <= upto)
+                  if condition is not None]
+        shard._changed = sa.and_(*bounds) if bounds else None
+        return shard
 
     @contextmanager
     def batches(self, *, encoded: bool) -> Iterator[Iterator[Batch]]:
@@ -163,7 +187,9 @@ class InstanceSource:
             yield render()
 
     def describe(self, column: str) -> tuple[str, str] | None:
-        return describe_columns(self.instances.definition)(column)
+        if self._describe is None:
+            self._describe = describe_instance_columns(self.instances.definition, _object_finder(self.instances))
+        return self._describe(column)
 
     def file_owner(self) -> tuple[str, ObjectDefinition] | None:
         definition = self.instances.definition
@@ -181,6 +207,7 @@ class DocumentArraySource:
         self.where = where
         self._elements: list[dict[str, Any]] | None = None
         self.changes: ChangeTracking | None = None
+        self._describe: DescribeColumn | None = None
 
     def elements(self) -> list[dict[str, Any]]:
         """The elements that match ``where``, as a read of the instance shows them."""
@@ -209,9 +236,10 @@ class DocumentArraySource:
                            for start in range(0, len(elements), BATCH_SIZE))
 
     def describe(self, column: str) -> tuple[str, str] | None:
-        if column == "_id":
-            return ("ObjectId", "_id")
-        return _describe_in(self.target.element_properties(), column)
+        if self._describe is None:
+            self._describe = describe_element_columns(self.target.element_properties(),
+                                                      _object_finder(self.instances))
+        return self._describe(column)
 
     def file_owner(self) -> tuple[str, ObjectDefinition] | None:
         return None
@@ -238,9 +266,7 @@ class LogSource:
                            for records in scan)
 
     def describe(self, column: str) -> tuple[str, str] | None:
-        root = re.split(r"[.\[]", column, maxsplit=1)[0]
-        kind = LOG_PROPERTIES.get(root)
-        return None if kind is None else (kind if root == column else "Any", column)
+        return describe_log_column(column)
 
     def file_owner(self) -> tuple[str, ObjectDefinition] | None:
         return None
@@ -253,35 +279,6 @@ def _elements_at(body: Any, parts: list[str]) -> list[dict[str, Any]]:
     return [element for element in value if isinstance(element, dict)] if isinstance(value, list) else []
 
 
-def describe_columns(definition: ObjectDefinition) -> Describe:
-    """``c_visits[0].c_when`` -> (type, label) of ``c_visits.c_when`` in the definition."""
-
-    def describe(column: str) -> tuple[str, str] | None:
-        if column in _SYSTEM_COLUMNS:
-            return ("Date" if column in ("created", "updated") else "String", column)
-        path = re.sub(r"\[\d+\]", "", column)
-        prop = definition.find_property(path)
-        if prop is None:
-            parent = definition.find_property(path.rsplit(".", 1)[0]) if "." in path else None
-            if parent is not None and parent.type_name == "Reference":
-                return ("ObjectId" if path.endswith("._id") else "String", parent.label)
-            return None
-        return (prop.type_name, prop.label)
-
-    return describe
-
-
-def _describe_in(properties: dict[str, PropertyDefinition], column: str) -> tuple[str, str] | None:
-    """``describe_columns`` for the properties of a document array's elements."""
-    level: dict[str, PropertyDefinition] = properties
-    found: PropertyDefinition | None = None
-    for part in re.sub(r"\[\d+\]", "", column).split("."):
-        if part == "_id" and found is not None and found.type_name == "Document":
-            return ("ObjectId", "_id")
-        if found is not None and found.type_name == "Reference":
-            return ("ObjectId" if part == "_id" else "String", found.label)
-        found = level.get(part)
-        if found is None:
-            return None
-        level = getattr(found, "properties", {})
-    return None if found is None else (found.type_name, found.label)
+def _object_finder(instances: Instances) -> FindObject:
+    """The definitions of the objects expanded references name, read in the export's transaction."""
+    return lambda name: find_object(instances.connection, instances.org_id, name)
