@@ -70,10 +70,10 @@ def test_an_argument_a_route_does_not_take_is_refused(platform, http, method, ro
 
 @pytest.mark.parametrize(("path", "argument"), [
     ("exports?where=%7B%7D&pipeline=%5B%5D", "pipeline"),
-    ("accounts?where=%7B%22email%22%3A%22x%22%7D", "where"),
-    ("accounts?sort=email", "sort"),
-    ("objects?where=%7B%7D", "where"),
-    ("objects?sort=name", "sort"),
+    ("accounts?where=%7B%22email%22%3A%22x%22%7D&pipeline=%5B%5D", "pipeline"),
+    ("accounts?sort=email&expand[]=roles", "expand[]"),
+    ("objects?where=%7B%7D&paths[]=name", "paths[]"),
+    ("objects?sort=name&pipeline=%5B%5D", "pipeline"),
     ("logs?skip=5", "skip"),
     ("accounts/me?include[]=roles", "include[]"),
     ("exports?csv[bom]=true", "csv[bom]"),

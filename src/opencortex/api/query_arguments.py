@@ -10,6 +10,10 @@ the route authenticates or parses anything: an argument the route does not take 
 never gets a 200 computed without it. ``paths[]``, ``paths`` and ``csv[bom]``-style keys count
 under their name before the first ``[``. ``declared(route)`` reads a route's list back (the
 routing tests check that every route has one).
+
+``table_list_query(request)`` parses ``TABLE_LIST_ARGUMENTS`` with the instance lists' rules
+(``api.query_args``): the same ranges for ``skip`` and ``limit``, ObjectId cursors, ``total``
+true or false.
 """
 
 from __future__ import annotations
@@ -22,11 +26,15 @@ from fastapi.params import Depends as DependsParam
 
 from opencortex import faults
 from opencortex.api.deps import OrgDep
+from opencortex.api.query_args import _boolean, list_query_from
+from opencortex.model.table_lists import TableQuery
 
 SELECTION_ARGUMENTS = ("paths", "include", "expand")
 PAGING_ARGUMENTS = ("skip", "limit", "startingAfter", "endingBefore")
 LIST_ARGUMENTS = ("where", "sort", *PAGING_ARGUMENTS, *SELECTION_ARGUMENTS, "total")
 SIGNED_LINK_ARGUMENTS = ("expires", "principal", "signature")
+# The lists of rows in tables of their own (``/accounts``, ``/objects``: ``model.table_lists``).
+TABLE_LIST_ARGUMENTS = ("where", "sort", *PAGING_ARGUMENTS, "total")
 
 
 class QueryArguments:
@@ -67,3 +75,17 @@ def declared(route: Any) -> frozenset[str] | None:
         if isinstance(call, QueryArguments):
             return call.names
     return None
+
+
+def table_list_query(request: Request) -> tuple[TableQuery, bool]:
+    """The list query of ``/accounts`` or ``/objects``, and whether ``total`` was asked for."""
+    query = list_query_from(request)
+    arguments = TableQuery(
+        where=query.where if isinstance(query.where, str) else None,
+        sort=query.sort if isinstance(query.sort, str) else None,
+        skip=query.skip,
+        limit=query.limit,
+        starting_after=query.starting_after,
+        ending_before=query.ending_before,
+    )
+    return arguments, _boolean(request.query_params.get("total"), "total")

@@ -1,4 +1,10 @@
-"""Accounts: people who log in to one org, with roles."""
+"""Accounts: people who log in to one org, with roles.
+
+``ACCOUNT_LIST`` describes the accounts table to ``where``/``sort`` (``model.table_lists``): the
+properties an account read shows and the list may match or order by, each mapped to its column
+(``roles`` through a JSON document holding it). The password hash is not among them, so no
+query can name it.
+"""
 
 from __future__ import annotations
 
@@ -9,11 +15,16 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import Connection
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.sql.elements import ColumnElement
 
 from opencortex import faults
 from opencortex.clock import iso, utcnow
 from opencortex.ids import ROLE_IDS, ROLE_NAMES, expand_roles, is_object_id, new_object_id
 from opencortex.model.passwords import hash_password
+from opencortex.model.table_lists import TableList, TableQuery, count_rows, list_page, table_schema
+from opencortex.query.compile import QueryTarget
+from opencortex.query.schema import QueryableProperty
 from opencortex.store.tables import accounts, login_throttle
 
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
@@ -104,6 +115,46 @@ def list_accounts(
     query = query.order_by(accounts.c.id.desc()).limit(limit + 1)
     rows = [dict(row) for row in connection.execute(query).mappings()]
     return rows[:limit], len(rows) > limit
+
+
+def _account_document(dialect: str) -> ColumnElement[Any]:
+    """``{"roles": [...]}``: the one account property stored as JSON, as a document to query."""
+    if dialect == "postgresql":
+        return sa.func.jsonb_build_object(sa.literal_column("'roles'"), sa.cast(accounts.c.roles, JSONB),
+                                          type_=JSONB)
+    return sa.func.json_object(sa.literal_column("'roles'"), sa.func.json(accounts.c.roles))
+
+
+def _column(path: str, kind: str, column: str) -> QueryableProperty:
+    return QueryableProperty(path=path, type=kind, indexed=True, column=column)
+
+
+# What ``account_json`` shows, as stored data (``inherited_roles`` and ``access`` are computed).
+ACCOUNT_LIST = TableList(
+    noun="account",
+    target=QueryTarget(accounts, _account_document),
+    schema=table_schema("account", (
+        _column("_id", "ObjectId", "id"),
+        _column("email", "String", "email"),
+        _column("name.first", "String", "name_first"),
+        _column("name.last", "String", "name_last"),
+        QueryableProperty(path="roles", type="ObjectId", array=True, indexed=True),
+        _column("state", "String", "state"),
+        _column("locked", "Boolean", "locked"),
+        _column("created", "Date", "created"),
+        _column("updated", "Date", "updated"),
+        _column("stats.lastLogin.time", "Date", "last_login"),
+    )),
+)
+
+
+def query_accounts(connection: Connection, org_id: str, query: TableQuery) -> tuple[list[dict[str, Any]], bool]:
+    """A page of the org's accounts (rows) with ``where``, ``sort`` and paging; newest first by default."""
+    return list_page(connection, org_id, ACCOUNT_LIST, query)
+
+
+def count_matching_accounts(connection: Connection, org_id: str, where: str | None) -> int:
+    return count_rows(connection, org_id, ACCOUNT_LIST, where)
 
 
 def count_accounts(connection: Connection, org_id: str) -> int:

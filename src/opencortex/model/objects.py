@@ -3,6 +3,11 @@
 Every statement is filtered by ``org_id``: an org never sees, changes or collides with another
 org's objects. Functions take a connection and leave the transaction to the caller, so a
 definition and its indexes change together or not at all.
+
+``OBJECT_LIST`` describes the table to ``where``/``sort`` (``model.table_lists``): the columns
+(``_id``, ``name``, ``pluralName``, ``created``, ``updated``) and paths into the stored
+definition document (``label``, ``description``, the boolean options, the names, labels and
+types of ``properties`` and the names of ``objectTypes``).
 """
 
 from __future__ import annotations
@@ -11,6 +16,8 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import Connection
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.sql.elements import ColumnElement
 
 from opencortex import faults
 from opencortex.clock import as_utc, utcnow
@@ -21,6 +28,9 @@ from opencortex.model.indexes import indexed_paths, sync_indexes
 from opencortex.model.names import STANDARD_OBJECTS
 from opencortex.model.problems import Problems
 from opencortex.model.properties import ListProperty, ObjectIdProperty, ReferenceProperty
+from opencortex.model.table_lists import TableList, TableQuery, count_rows, list_page, table_schema
+from opencortex.query.compile import QueryTarget
+from opencortex.query.schema import QueryableProperty
 from opencortex.store.tables import documents, object_definitions
 
 _T = object_definitions
@@ -79,6 +89,48 @@ def get_object(
 def list_objects(connection: Connection, org_id: str) -> list[ObjectDefinition]:
     rows = connection.execute(sa.select(_T).where(_T.c.org_id == org_id).order_by(_T.c.name)).mappings()
     return [_from_row(row) for row in rows]
+
+
+def _definition_document(dialect: str) -> ColumnElement[Any]:
+    """The stored definition (JSON; jsonb on PostgreSQL, where the column is plain json)."""
+    return sa.cast(_T.c.definition, JSONB) if dialect == "postgresql" else _T.c.definition
+
+
+def _listed(path: str, kind: str, column: str | None = None, array: bool = False) -> QueryableProperty:
+    return QueryableProperty(path=path, type=kind, array=array, indexed=True, column=column)
+
+
+OBJECT_LIST = TableList(
+    noun="object",
+    target=QueryTarget(_T, _definition_document),
+    schema=table_schema("object", (
+        _listed("_id", "ObjectId", "id"),
+        _listed("name", "String", "name"),
+        _listed("pluralName", "String", "plural_name"),
+        _listed("created", "Date", "created"),
+        _listed("updated", "Date", "updated"),
+        _listed("label", "String"),
+        _listed("description", "String"),
+        *(_listed(option, "Boolean") for option in (
+            "allowConnections", "allowTransfers", "hasETag", "isDeletable", "isUnmanaged", "isVersioned")),
+        _listed("auditing.enabled", "Boolean"),
+        _listed("properties", "Document", array=True),
+        *(_listed(f"properties.{key}", "String", array=True) for key in ("name", "label", "type")),
+        _listed("objectTypes", "Document", array=True),
+        _listed("objectTypes.name", "String", array=True),
+    )),
+    default_sort={"name": 1},
+)
+
+
+def query_objects(connection: Connection, org_id: str, query: TableQuery) -> tuple[list[ObjectDefinition], bool]:
+    """A page of the org's definitions with ``where``, ``sort`` and paging; by name by default."""
+    rows, has_more = list_page(connection, org_id, OBJECT_LIST, query)
+    return [_from_row(row) for row in rows], has_more
+
+
+def count_matching_objects(connection: Connection, org_id: str, where: str | None) -> int:
+    return count_rows(connection, org_id, OBJECT_LIST, where)
 
 
 def update_object(connection: Connection, org_id: str, name_or_plural: str, changes: Any) -> ObjectDefinition:

@@ -3,7 +3,8 @@
 - ``parse_where(where, schema)`` and ``parse_sort(sort, schema)`` validate user input against a
   ``QuerySchema`` and raise Cortex faults (``cortex.invalidArgument.query``...) for bad input;
 - ``compile_where(node, dialect)`` and ``compile_sort(keys, dialect)`` give SQLAlchemy
-  expressions over ``store.tables.documents``;
+  expressions over ``store.tables.documents`` (or over another table, given a
+  ``compile.QueryTarget``); ``keyset.after_position`` pages under any sort;
 - ``matches(node, instance)`` and ``sort_key(keys, instance)`` do the same in Python;
 - ``index_expression(prop, dialect)`` is what an index must hold for the SQL to use it;
 - ``install_sqlite_functions(engine)`` registers ``REGEXP`` (and maths) on SQLite.

@@ -23,11 +23,17 @@ is exactly the reverse of an ascending one, and one index on ``(value, _id)`` se
 Missing and null values come first in ascending order and last in descending order, on both
 databases (SQLite's natural order, and MongoDB's; PostgreSQL is told ``NULLS FIRST``/``LAST``).
 Sort properties are single values of their declared type (``parse_sort`` checks).
+
+Other tables: by default conditions and sort keys read ``documents`` (its columns and its
+``body``). A ``QueryTarget`` names another table with an ``id`` column, and the JSON document
+its body properties are read from, so that tables of fixed columns (accounts, object
+definitions) get the same language, checks and SQL; the caller still adds its own org scope.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
@@ -66,6 +72,24 @@ Predicate = Callable[[Location], Condition]
 # Above this many $in values, one IN over the elements beats an OR of containments.
 MAX_CONTAINMENT_VALUES = 32
 
+
+
+@dataclass(frozen=True)
+class QueryTarget:
+    """The table a query reads: ``QueryableProperty.column`` names its columns, and ``body``
+    gives, per dialect (``"sqlite"``/``"postgresql"``), the JSON document that the other
+    properties are paths into (jsonb on PostgreSQL). The table must have an ``id`` column: the
+    sort's tiebreaker."""
+
+    table: sa.Table
+    body: Callable[[str], ColumnElement[Any]]
+
+    def root(self, dialect: str) -> Location:
+        return Location(self.body(dialect))
+
+
+DOCUMENTS = QueryTarget(documents, lambda _dialect: documents.c.body)
+
 _OPERATORS: dict[str, Callable[[Any, Any], Condition]] = {
     "$eq": lambda left, right: left == right,
     "$gt": lambda left, right: left > right,
@@ -75,36 +99,46 @@ _OPERATORS: dict[str, Callable[[Any, Any], Condition]] = {
 }
 
 
-def compile_where(node: Node | None, dialect: str) -> Condition:
+def compile_where(node: Node | None, dialect: str, target: QueryTarget = DOCUMENTS) -> Condition:
     """The SQL condition for ``node`` (``parse_where``'s result) on ``"sqlite"`` or ``"postgresql"``."""
     if node is None:
         return sa.true()
-    compiler = _WhereCompiler(json_dialect(dialect))
-    return compiler.condition(node, compiler.json.root())
+    compiler = _WhereCompiler(json_dialect(dialect), target.table)
+    return compiler.condition(node, target.root(dialect))
 
 
-def compile_sort(keys: Sequence[tuple[QueryableProperty, int]], dialect: str) -> list[ColumnElement[Any]]:
+def compile_sort(keys: Sequence[tuple[QueryableProperty, int]], dialect: str,
+                 target: QueryTarget = DOCUMENTS) -> list[ColumnElement[Any]]:
     """``ORDER BY`` clauses for ``parse_sort``'s keys, ending with ``_id`` as the tiebreaker."""
     json = json_dialect(dialect)
-    clauses: list[ColumnElement[Any]] = []
-    for prop, direction in keys:
-        clauses.append(_ordered(sort_expression(prop, dialect), direction, json))
-    if not any(prop.column == "id" for prop, _ in keys):
-        last_direction = keys[-1][1] if keys else 1
-        clauses.append(documents.c.id.asc() if last_direction > 0 else documents.c.id.desc())
+    terms = sort_terms(keys, dialect, target)
+    clauses = [_ordered(expression, direction, json) for expression, direction in terms[: len(keys)]]
+    # The tiebreaker id is never null: a plain ASC/DESC, which the (value NULLS FIRST, id) index matches.
+    clauses += [expression.asc() if direction > 0 else expression.desc() for expression, direction in terms[len(keys):]]
     return clauses
 
 
-def sort_expression(prop: QueryableProperty, dialect: str) -> ColumnElement[Any]:
+def sort_terms(keys: Sequence[tuple[QueryableProperty, int]], dialect: str,
+               target: QueryTarget = DOCUMENTS) -> list[tuple[ColumnElement[Any], int]]:
+    """What ``compile_sort`` orders by, before ``ASC``/``DESC``: (expression, 1 or -1) for each
+    key, then ``id`` (unless a key is ``_id``) in the direction of the last key. Keyset paging
+    compares these with a cursor's values (``query.keyset``)."""
+    terms = [(sort_expression(prop, dialect, target), direction) for prop, direction in keys]
+    if not any(prop.column == "id" for prop, _ in keys):
+        terms.append((target.table.c.id, keys[-1][1] if keys else 1))
+    return terms
+
+
+def sort_expression(prop: QueryableProperty, dialect: str, target: QueryTarget = DOCUMENTS) -> ColumnElement[Any]:
     """The expression a sort on ``prop`` orders by (also what an index on ``prop`` must hold)."""
     json = json_dialect(dialect)
     value_type = "ObjectId" if prop.type == "Reference" else prop.type
     if prop.column is not None:
-        column = documents.c[prop.column]
+        column = target.table.c[prop.column]
         return (
             sa.collate(column, "C") if isinstance(json, PostgresJson) and value_type == "String" else column
         )
-    location = json.child(json.root(), tuple(prop.path.split(".")))
+    location = json.child(target.root(dialect), tuple(prop.path.split(".")))
     return json.sort_expression(location, value_type)
 
 
@@ -117,8 +151,9 @@ def _ordered(expression: ColumnElement[Any], direction: int, json: JsonDialect) 
 
 
 class _WhereCompiler:
-    def __init__(self, json: JsonDialect) -> None:
+    def __init__(self, json: JsonDialect, table: sa.Table = documents) -> None:
         self.json = json
+        self.table = table  # whose columns system properties name
 
     def condition(self, node: Node, root: Location) -> Condition:
         """``node`` as SQL; its fields are relative to ``root`` (the body, or an array element)."""
@@ -189,7 +224,7 @@ class _WhereCompiler:
     def column_condition(self, node: Node) -> Condition:
         """A condition on a system property, which is a column (indexed, never an array)."""
         assert not isinstance(node, And | Or | Not) and node.field.column is not None
-        column = documents.c[node.field.column]
+        column = self.table.c[node.field.column]
         value = (
             sa.collate(column, "C")
             if isinstance(self.json, PostgresJson) and node.field.type == "String"

@@ -2,8 +2,13 @@
 
 Reads take ``paths[]`` (the account limited to those properties, plus ``_id`` and ``object``);
 ``GET /accounts/me/<path>`` and ``GET /accounts/<id>/<path>`` answer one property in a result
-envelope (a list envelope for arrays), as instance property paths do. ``GET /accounts`` does
-not filter or sort yet: ``where`` and ``sort`` are refused, like every argument a route does not take.
+envelope (a list envelope for arrays), as instance property paths do.
+
+``GET /accounts`` (administrators: every account of the org) takes ``where`` and ``sort`` over
+what an account read shows as stored data (``model.accounts.ACCOUNT_LIST``: ``_id``, ``email``,
+``name.first``, ``name.last``, ``roles``, ``state``, ``locked``, ``created``, ``updated``,
+``stats.lastLogin.time``), with ``skip``, ``limit``, ``startingAfter``/``endingBefore`` (which
+continue from that account's place in the sort) and ``total``. Newest first by default.
 """
 
 from __future__ import annotations
@@ -24,10 +29,9 @@ from opencortex.api.deps import (
     json_object,
 )
 from opencortex.api.openapi import ACCOUNT, PROPERTY_VALUE, TRUE_RESULT, described, json_body
-from opencortex.api.paging import parse_cursor, parse_limit
 from opencortex.api.query_args import selection_from
-from opencortex.api.query_arguments import accepts
-from opencortex.api.responses import document, fault_response, listing, result
+from opencortex.api.query_arguments import TABLE_LIST_ARGUMENTS, accepts, table_list_query
+from opencortex.api.responses import JSONBody, document, fault_response, listing, result
 from opencortex.api.schemas.envelopes import list_of, ref, result_of
 from opencortex.auth.authenticate import FINGERPRINT_COOKIE, SESSION_COOKIE
 from opencortex.auth.lockout import RetryLater
@@ -35,7 +39,13 @@ from opencortex.auth.sessions import logout, password_login
 from opencortex.exports.projection import project
 from opencortex.ids import new_object_id
 from opencortex.instances.paths import read_path
-from opencortex.model.accounts import account_json, create_account, find_account, list_accounts
+from opencortex.model.accounts import (
+    account_json,
+    count_matching_accounts,
+    create_account,
+    find_account,
+    query_accounts,
+)
 
 router = APIRouter()
 FINGERPRINT_MAX_AGE = 10 * 365 * 24 * 3600
@@ -124,15 +134,18 @@ def read_my_property(path: str, caller: LoggedInDep, runtime: RuntimeDep) -> Res
     return _property(account, path)
 
 
-@router.get("/{org}/v2/accounts", dependencies=[accepts("limit", "startingAfter", "paths")],
-            openapi_extra=described("The org's accounts, newest first (administrators)",
-                                    list_of(ACCOUNT, with_total=False)))
+@router.get("/{org}/v2/accounts", dependencies=[accepts(*TABLE_LIST_ARGUMENTS, "paths")],
+            openapi_extra=described("The org's accounts, newest first unless sorted (administrators)",
+                                    list_of(ACCOUNT)))
 def list_accounts_route(request: Request, caller: AdministratorDep, runtime: RuntimeDep) -> Response:
-    limit = parse_limit(request.query_params.get("limit"))
-    starting_after = parse_cursor(request.query_params.get("startingAfter"), "startingAfter")
+    query, total = table_list_query(request)
     with runtime.database.connect() as connection:
-        rows, has_more = list_accounts(connection, caller.org["id"], limit=limit, starting_after=starting_after)
-    return listing([_selected(request, account_json(row)) for row in rows], has_more)
+        rows, has_more = query_accounts(connection, caller.org["id"], query)
+        counted = count_matching_accounts(connection, caller.org["id"], query.where) if total else None
+    data = [_selected(request, account_json(row)) for row in rows]
+    if counted is None:
+        return listing(data, has_more)
+    return JSONBody({"object": "list", "data": data, "hasMore": has_more, "total": counted})
 
 
 @router.get("/{org}/v2/accounts/{account_id}", dependencies=[accepts("paths")],

@@ -1,26 +1,36 @@
 """``/objects``: object definitions, for Administrators and Developers.
 
-The list does not filter or sort yet: ``where`` and ``sort`` are refused, like every query
-argument a route does not take (``api.query_arguments``).
+The list takes ``where`` and ``sort`` over the definitions' ``_id``, ``name``, ``pluralName``,
+``label``, ``description``, ``created``, ``updated``, boolean options, and the names, labels
+and types of their ``properties`` (``model.objects.OBJECT_LIST``), with ``skip``, ``limit``,
+``startingAfter``/``endingBefore`` (a definition's ``_id``: the page continues from its place
+in the sort) and ``total``. By name by default.
 """
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response
 
 from opencortex import faults
 from opencortex.api.deps import JSONBodyDep, LoggedInDep, RuntimeDep
 from opencortex.api.openapi import TRUE_RESULT, described, json_body
-from opencortex.api.query_arguments import accepts
-from opencortex.api.responses import document, listing, result
+from opencortex.api.query_arguments import TABLE_LIST_ARGUMENTS, accepts, table_list_query
+from opencortex.api.responses import JSONBody, document, listing, result
 from opencortex.api.schemas.envelopes import list_of, ref
 from opencortex.attachments.releases import delete_stored, release_instance_files
 from opencortex.auth.principal import Caller
 from opencortex.ids import ROLE_ADMINISTRATOR, ROLE_DEVELOPER
-from opencortex.model.objects import create_object, delete_object, get_object, list_objects, update_object
+from opencortex.model.objects import (
+    count_matching_objects,
+    create_object,
+    delete_object,
+    get_object,
+    query_objects,
+    update_object,
+)
 
 router = APIRouter()
 
@@ -34,12 +44,17 @@ def require_developer(caller: LoggedInDep) -> Caller:
 DeveloperDep = Annotated[Caller, Depends(require_developer)]
 
 
-@router.get("/{org}/v2/objects", dependencies=[accepts()], openapi_extra=described(
-    "The org's object definitions", list_of(ref("ObjectDefinition"), with_total=False)))
-def list_objects_route(caller: DeveloperDep, runtime: RuntimeDep) -> Response:
+@router.get("/{org}/v2/objects", dependencies=[accepts(*TABLE_LIST_ARGUMENTS)], openapi_extra=described(
+    "The org's object definitions, by name unless sorted", list_of(ref("ObjectDefinition"))))
+def list_objects_route(request: Request, caller: DeveloperDep, runtime: RuntimeDep) -> Response:
+    query, total = table_list_query(request)
     with runtime.database.connect() as connection:
-        definitions = list_objects(connection, caller.org["id"])
-    return listing([definition.to_json() for definition in definitions], False)
+        definitions, has_more = query_objects(connection, caller.org["id"], query)
+        counted = count_matching_objects(connection, caller.org["id"], query.where) if total else None
+    data = [definition.to_json() for definition in definitions]
+    if counted is None:
+        return listing(data, has_more)
+    return JSONBody({"object": "list", "data": data, "hasMore": has_more, "total": counted})
 
 
 @router.post("/{org}/v2/objects", dependencies=[accepts()], openapi_extra=described(
