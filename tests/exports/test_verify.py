@@ -1,7 +1,8 @@
-"""The manifest, and ``verify_archive`` on good, damaged and altered archives."""
+"""The manifest, its signature, and ``verify_archive`` on good, damaged and altered archives."""
 
 from __future__ import annotations
 
+import hashlib
 import zipfile
 from pathlib import Path
 
@@ -11,8 +12,19 @@ import pytest
 import opencortex
 from opencortex.exports.formats import CSV, JSON, NDJSON, format_for
 from opencortex.exports.jobs import ExportParameters, ExportWhere
-from opencortex.exports.manifest import ManifestEntry, build_manifest, encode_manifest
+from opencortex.exports.manifest import (
+    SIGNATURE_FIELD,
+    SIGNATURE_NAME,
+    ManifestEntry,
+    build_manifest,
+    check_manifest_signature,
+    encode_manifest,
+    sign_manifest,
+    signing_key,
+    signing_key_id,
+)
 from opencortex.exports.verify import verify_archive
+from opencortex.keys import MasterKey
 
 from .building import AS_OF, CREATED, build_archive
 from .dataset import FIXTURE, realistic_documents
@@ -155,3 +167,90 @@ def test_manifest_must_come_last(tmp_path: Path) -> None:
     moved = rezip(tmp_path / "export.zip", tmp_path / "moved.zip", drop="manifest.json",
                   add={"manifest.json": manifest})  # fmt: skip
     assert problems(moved) == [("manifest.json", "manifest")]
+
+
+# The manifest's signature
+
+KEY = MasterKey(bytes(range(32)))
+ORG = "65f0c0ffee0000000000aa09"
+
+
+def signed(source: Path, target: Path, manifest: dict[str, object], *, key: MasterKey = KEY, org: str = ORG,
+           signed_manifest: dict[str, object] | None = None) -> Path:  # fmt: skip
+    """The archive with a signed manifest, as the pipeline writes it: ``manifest.sig`` (of
+    ``signed_manifest``, by default the manifest itself), then ``manifest.json``, last."""
+    shown = encode_manifest({**manifest, "signature": SIGNATURE_FIELD})
+    original = encode_manifest({**(signed_manifest or manifest), "signature": SIGNATURE_FIELD})
+    signature = sign_manifest(key, org, original)
+    with zipfile.ZipFile(source) as read, zipfile.ZipFile(target, "w") as write:
+        for info in read.infolist():
+            if info.filename != "manifest.json":
+                write.writestr(info.filename, read.read(info))
+        write.writestr(SIGNATURE_NAME, signature)
+        write.writestr("manifest.json", shown)
+    return target
+
+
+def test_a_signed_archive_verifies_with_the_key_and_is_reported_unchecked_without(tmp_path: Path) -> None:
+    manifest = build_archive(tmp_path / "export.zip", FIXTURE, NDJSON, files={FILE_NAME: PNG})
+    path = signed(tmp_path / "export.zip", tmp_path / "signed.zip", manifest)
+    report = verify_archive(path, KEY)
+    assert report.ok, report.problems
+    assert (report.signature.status, report.signature.org) == ("valid", ORG)
+    assert report.signature.key_id == signing_key_id(KEY, ORG) and len(report.signature.key_id) == 16
+    assert report.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
+    offline = verify_archive(path)
+    assert offline.ok and offline.signature.status == "unchecked"
+    with zipfile.ZipFile(path) as read:
+        assert read.namelist()[-2:] == [SIGNATURE_NAME, "manifest.json"]
+        assert orjson.loads(read.read(SIGNATURE_NAME))["algorithm"] == "HMAC-SHA256"
+
+
+def test_records_and_manifest_altered_together_fail_only_the_signature(tmp_path: Path) -> None:
+    manifest = build_archive(tmp_path / "export.zip", FIXTURE, NDJSON)
+    path = signed(tmp_path / "export.zip", tmp_path / "signed.zip", manifest)
+    data = data_name(manifest)
+    with zipfile.ZipFile(path) as read:
+        fewer = read.read(data).rsplit(b"\n", 1)[0]  # a record removed
+    rewritten = orjson.loads(orjson.dumps(manifest))
+    entry = rewritten["entries"][0]
+    entry.update(size=len(fewer), sha256=hashlib.sha256(fewer).hexdigest(), records=entry["records"] - 1)
+    rewritten["totals"].update(records=entry["records"], size=len(fewer))
+    forged = signed(tmp_path / "export.zip", tmp_path / "forged.zip", rewritten, signed_manifest=manifest)
+    forged = rezip(forged, tmp_path / "forged-2.zip", replace={data: fewer})
+    assert verify_archive(forged).ok  # consistent: every hash and count matches the new manifest
+    assert problems_with_key(forged) == [(SIGNATURE_NAME, "signature")]
+    assert verify_archive(forged, KEY).signature.status == "invalid"
+
+
+def test_a_signature_of_another_key_a_missing_one_and_a_malformed_one_are_problems(tmp_path: Path) -> None:
+    manifest = build_archive(tmp_path / "export.zip", FIXTURE, NDJSON)
+    other = signed(tmp_path / "export.zip", tmp_path / "other.zip", manifest, key=MasterKey(b"\x07" * 32))
+    assert problems_with_key(other) == [(SIGNATURE_NAME, "signature")]
+    assert verify_archive(other, KEY).signature.status == "otherKey"
+    another_org = signed(tmp_path / "export.zip", tmp_path / "org.zip", manifest, org="65f0c0ffee0000000000aa10")
+    assert verify_archive(another_org, KEY).signature.org == "65f0c0ffee0000000000aa10"  # valid: for that org
+
+    stripped = rezip(signed(tmp_path / "export.zip", tmp_path / "s.zip", manifest), tmp_path / "stripped.zip",
+                     drop=SIGNATURE_NAME)  # fmt: skip
+    assert problems_with_key(stripped) == [(SIGNATURE_NAME, "signature")]
+    assert problems(stripped) == [(SIGNATURE_NAME, "signature")]  # the manifest says it was signed
+    assert problems(tmp_path / "export.zip") == []  # an archive from before signatures, offline
+    assert problems_with_key(tmp_path / "export.zip") == [(SIGNATURE_NAME, "signature")]
+
+    malformed = rezip(signed(tmp_path / "export.zip", tmp_path / "m.zip", manifest), tmp_path / "malformed.zip",
+                      replace={SIGNATURE_NAME: b'{"algorithm": "none"}'})  # fmt: skip
+    assert verify_archive(malformed, KEY).signature.status == "malformed"
+    assert problems_with_key(malformed) == [(SIGNATURE_NAME, "signature")]
+
+
+def test_signing_keys_differ_per_org_and_per_master_key() -> None:
+    assert signing_key(KEY, ORG) != signing_key(KEY, "65f0c0ffee0000000000aa10")
+    assert signing_key(KEY, ORG) != signing_key(MasterKey(b"\x07" * 32), ORG)
+    assert signing_key(KEY, ORG) != KEY.derive("export-manifest-signature-id:" + ORG)
+    check = check_manifest_signature(sign_manifest(KEY, ORG, b"{}\n"), b"{}\n", KEY)
+    assert check.status == "valid" and check_manifest_signature(None, b"{}\n", KEY).status == "unsigned"
+
+
+def problems_with_key(path: Path) -> list[tuple[str | None, str]]:
+    return [(problem.entry, problem.code) for problem in verify_archive(path, KEY).problems]

@@ -37,7 +37,7 @@ def test_ndjson_export_matches_the_read_api(study, worker, tmp_path):
                                                                  "cursor.completed"]
     archive = download_zip(study.client, export["_id"])
     name = "export-" + export["created"].replace(":", "_") + ".ndjson"
-    assert archive.namelist() == [name, "manifest.json"]
+    assert archive.namelist() == [name, "manifest.sig", "manifest.json"]
     lines = archive.read(name).split(b"\n")
     assert not archive.read(name).endswith(b"\n")
     documents = [orjson.loads(line) for line in lines]

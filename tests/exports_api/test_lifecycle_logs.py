@@ -14,7 +14,7 @@ import pytest
 
 from opencortex.acl.viewer import Viewer
 from opencortex.clock import utcnow
-from opencortex.exports import operations
+from opencortex.exports import operations, scheduling
 from opencortex.exports.queue import claim_next_export
 from opencortex.exports.reaper import reap_expired_exports
 from opencortex.exports.worker import ExportWorker
@@ -22,7 +22,7 @@ from opencortex.instances.service import Instances
 from opencortex.logging_setup import JsonLinesFormatter, configure_logging, log_event, uvicorn_log_config
 from opencortex.model.objects import find_object
 from opencortex.settings import Settings
-from opencortex.store.tables import exports, orgs
+from opencortex.store.tables import export_schedules, exports, orgs
 from tests.instances.conftest import load_study
 
 MARKER = "MARKER-7f3a9c"
@@ -132,7 +132,7 @@ def test_an_export_logs_each_step_of_its_life_as_json(platform, captured):
 
     lost, again, _ = events(captured, reclaimed.id)[1:]
     assert lost["worker"] == "dead-worker" and lost["attempt"] == 1 and lost["state"] == "pending"
-    assert lost["level"] == "WARNING" and again["attempt"] == 2
+    assert lost["level"] == "WARNING" and again["attempt"] == 2 and lost["reason"] == "leaseExpired"
 
     refused = events(captured, failed.id)[-1]
     assert refused["state"] == "error" and refused["errCode"] == "cortex.tooLarge.storageLimit"
@@ -142,6 +142,26 @@ def test_an_export_logs_each_step_of_its_life_as_json(platform, captured):
     # Nothing the exports were told or read: no label, description, where, script or value.
     assert MARKER not in captured.getvalue()
     assert "secret plans" not in captured.getvalue() and "c_number" not in captured.getvalue()
+
+
+def test_a_schedules_export_logs_its_queueing_like_one_made_through_the_api(platform, captured):
+    load_study(platform, 3)
+    runtime, org = platform.runtime, platform.org
+    schedule = scheduling.create(runtime, org, platform.admin["id"], {
+        "name": f"Nightly {MARKER}", "cron": "0 2 * * *",
+        "template": {"label": f"Scheduled {MARKER}", "objects": "c_patients", "format": "text/csv"}})
+    with runtime.database.begin() as connection:  # its tick has come
+        connection.execute(export_schedules.update().where(export_schedules.c.id == schedule.id)
+                           .values(next_run=utcnow() - timedelta(minutes=1)))
+    [made] = scheduling.run_due_schedules(runtime)
+    [queued] = events(captured, made.id)
+    assert queued["event"] == "export.queued" and queued["state"] == "pending" and queued["org"] == org["id"]
+    assert (queued["objects"], queued["format"], queued["schedule"]) == ("c_patients", "text/csv", schedule.id)
+    assert queued["level"] == "INFO" and MARKER not in captured.getvalue()
+
+    assert ExportWorker(runtime, concurrency=1).run_once()
+    assert [line["event"] for line in events(captured, made.id)] == ["export.queued", "export.started",
+                                                                      "export.finished"]
 
 
 def test_text_lines_by_default_and_json_lines_on_request():

@@ -42,7 +42,7 @@ def test_an_odm_export_of_the_study_is_valid_and_keyed_by_subject_number(study, 
     assert ready["state"] == "ready" and ready["stats"]["docs"]["count"] == 40
     archive = download_zip(study.client, export["_id"])
     name = "export-" + export["created"].replace(":", "_") + ".xml"
-    assert archive.namelist() == [name, "manifest.json"]
+    assert archive.namelist() == [name, "manifest.sig", "manifest.json"]
     data = archive.read(name)
     assert_valid_odm(data)
     root = parse_odm(data)

@@ -3,10 +3,12 @@
 Events (``event``), where each is logged, and its fields beyond ``export``, ``org`` and ``state``
 (the export's state after the event):
 
-- ``export.queued``: ``operations.create``; ``objects``, ``format``.
+- ``export.queued``: ``operations.create``, and a schedule's tick (``scheduling.run_tick``, with
+  ``schedule``); ``objects``, ``format``.
 - ``export.started``: the worker that claimed it; ``attempt``, ``worker``.
-- ``export.reclaimed``: a worker, for a running export whose lease ran out (back to pending);
-  ``attempt`` (the lost one), ``worker`` (the one that lost it).
+- ``export.reclaimed``: a worker, for a running export whose lease ran out, or whose worker ran on
+  its machine and is gone (back to pending); ``attempt`` (the lost one), ``worker`` (the one that
+  lost it), ``reason`` (``leaseExpired``, ``workerGone``).
 - ``export.finished``: the worker (ready); ``attempt``, ``worker``, ``docs``, ``bytes``, ``durationMs``.
 - ``export.failed``: the worker (error); ``attempt``, ``worker``, ``errCode``, ``durationMs``.
 - ``export.cancelled``: ``operations.cancel`` for a pending export, the worker for a running one

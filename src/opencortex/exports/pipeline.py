@@ -36,7 +36,14 @@ from opencortex.exports.formats import FormatContext, FormatWriter
 from opencortex.exports.formats.format import DescribeColumn, keep_value
 from opencortex.exports.incremental import ChangeTracking
 from opencortex.exports.jobs import ExportJob, new_event
-from opencortex.exports.manifest import ManifestEntry, build_manifest, encode_manifest
+from opencortex.exports.manifest import (
+    SIGNATURE_FIELD,
+    SIGNATURE_NAME,
+    ManifestEntry,
+    build_manifest,
+    encode_manifest,
+    sign_manifest,
+)
 from opencortex.exports.naming import MANIFEST_NAME, data_entry_name
 from opencortex.exports.output import archive_key, output_prefix, remove_earlier_attempts
 from opencortex.exports.relaxed_gc import relaxed_gc
@@ -247,14 +254,19 @@ class ExportRun:
                                                          "skipped": self.copied.skipped}))
 
     def finish(self, zip_writer: ZipStreamWriter, writer: EncryptedWriter, as_of: datetime) -> StoredObject:
-        """The manifest (last entry), the zip's directory, and the commit that publishes the archive."""
+        """The manifest's signature and the manifest (the last entry), the zip's directory, and the
+        commit that publishes the archive."""
         deidentifier = self.deidentifier
         applied = None if deidentifier is None else {"profile": deidentifier.name, "version": deidentifier.version}
         manifest = build_manifest(self.parameters, self.entries, as_of=as_of, export_id=self.job.id,
                                   created=self.job.created, deidentification=applied)
         if self.changes is not None:
             manifest["changes"] = self.changes.manifest_json()
-        zip_writer.write_entry(MANIFEST_NAME, [encode_manifest(manifest)])
+        manifest["signature"] = dict(SIGNATURE_FIELD)
+        encoded = encode_manifest(manifest)
+        # Before the manifest, which stays the last entry: the signature is of its exact bytes.
+        zip_writer.write_entry(SIGNATURE_NAME, [sign_manifest(self.runtime.master_key, self.job.org_id, encoded)])
+        zip_writer.write_entry(MANIFEST_NAME, [encoded])
         zip_writer.close()
         self.beat(force=True)
         return writer.commit()

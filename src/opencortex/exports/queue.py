@@ -14,7 +14,8 @@ Every transition out of ``running`` requires the worker's own lease in its ``WHE
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -230,22 +231,41 @@ def append_events(connection: Connection, export_id: str, new_events: list[dict[
     return True
 
 
-def reclaim_expired_leases(connection: Connection) -> list[ExportJob]:
-    """running -> pending for exports whose lease ran out (their worker died); returns them as
-    they were (with the lease owner that lost them)."""
+def reclaim_expired_leases(connection: Connection, *, owner_gone: Callable[[str], bool] | None = None,
+                           owners_prefix: str = "") -> list[ExportJob]:
+    """running -> pending for exports whose lease ran out (their worker died, or lost the
+    database), and, with ``owner_gone``, for exports whose lease owner (an id starting with
+    ``owners_prefix``) it proves dead before then. Returns the exports reclaimed, as they were
+    (with the lease owner that lost them) but for their last event, ``reclaimed``, which says why
+    (``reason``: ``leaseExpired``, ``workerGone``)."""
     now = utcnow()
-    jobs = [ExportJob.from_row(row) for row in connection.execute(
-        sa.select(exports).where(exports.c.state == RUNNING.value, exports.c.lease_expires < now)
+    expired = exports.c.lease_expires < now
+    reclaimable = expired
+    if owner_gone is not None:
+        reclaimable = sa.or_(expired, exports.c.lease_owner.startswith(owners_prefix, autoescape=True))
+    candidates = [ExportJob.from_row(row) for row in connection.execute(
+        sa.select(exports).where(exports.c.state == RUNNING.value, reclaimable)
     ).mappings()]
-    for job in jobs:
-        connection.execute(
-            exports.update().where(exports.c.id == job.id, exports.c.state == RUNNING.value,
-                                   exports.c.lease_expires < now)
-            .values(state=PENDING.value, lease_owner=None, lease_expires=None, progress=None,
-                    events=[*job.events, new_event("reclaimed", {"worker": job.lease_owner}, now)],
+    reclaimed = []
+    for job in candidates:
+        lapsed = job.lease_expires is not None and job.lease_expires < now
+        if not lapsed and not (owner_gone is not None and job.lease_owner and owner_gone(job.lease_owner)):
+            continue
+        reason = "leaseExpired" if lapsed else "workerGone"
+        # Still as it was read: a lease renewed (or reclaimed by another worker) meanwhile stays.
+        held_as_read = [exports.c.id == job.id, exports.c.state == RUNNING.value,
+                        exports.c.lease_owner == job.lease_owner]
+        if lapsed:
+            held_as_read.append(expired)
+        events = [*job.events, new_event("reclaimed", {"worker": job.lease_owner, "reason": reason}, now)]
+        result = connection.execute(
+            exports.update().where(*held_as_read)
+            .values(state=PENDING.value, lease_owner=None, lease_expires=None, progress=None, events=events,
                     sequence=job.sequence + 1)
         )
-    return jobs
+        if result.rowcount == 1:
+            reclaimed.append(replace(job, events=events))
+    return reclaimed
 
 
 def request_cancel(connection: Connection, org_id: str, export_id: str) -> ExportJob:

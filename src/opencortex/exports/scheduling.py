@@ -32,6 +32,7 @@ from opencortex import faults
 from opencortex.clock import utcnow
 from opencortex.exports import operations, queue, schedules
 from opencortex.exports.jobs import ExportJob, ExportState
+from opencortex.exports.lifecycle_log import export_event
 from opencortex.exports.schedule_body import ScheduleBody, next_tick, read_schedule_body, template_faults
 from opencortex.exports.schedules import ExportSchedule
 from opencortex.exports.validation import ExportBody, read_export_body, validate_export_request
@@ -149,6 +150,9 @@ def run_tick(runtime: Runtime, schedule: ExportSchedule, now: datetime) -> Expor
                     (recorded or {}).get("reason") or (recorded or {}).get("errCode"))
     else:
         log.info("export schedule %s (org %s): queued export %s", schedule.id, schedule.org_id, job.id)
+        # The same lifecycle line as an export created through the API, once it is committed.
+        export_event("queued", job, objects=job.parameters.objects, format=job.parameters.format.media_type,
+                     schedule=schedule.id)
     return job
 
 

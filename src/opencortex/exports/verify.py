@@ -3,6 +3,11 @@
 Every entry is read once, in chunks, through SHA-256, a size count, the zip CRC check and, for
 the data entry, a record counter; nothing is held whole. Every problem found is reported, not
 just the first, so one run tells the whole story of a damaged or altered archive.
+
+That proves the archive consistent, not authentic: whoever alters an entry can rewrite the
+manifest to match. With the server's master key the manifest's signature (``manifest.sig``) is
+checked too, which no one without the key can forge; without it the report says the signature
+was not checked. The archive's own SHA-256 is reported, to compare with the export's ``sha256``.
 """
 
 from __future__ import annotations
@@ -19,10 +24,17 @@ import orjson
 
 from opencortex.exports.counting import RecordCountError
 from opencortex.exports.formats import RecordCounter, counter_for
-from opencortex.exports.manifest import MANIFEST_VERSION
+from opencortex.exports.manifest import (
+    MANIFEST_VERSION,
+    SIGNATURE_NAME,
+    SignatureCheck,
+    check_manifest_signature,
+)
 from opencortex.exports.naming import MANIFEST_NAME
+from opencortex.keys import MasterKey
 
 _CHUNK = 1024 * 1024
+_MAX_SIGNATURE_BYTES = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -31,7 +43,7 @@ class Problem:
     """The entry concerned; ``None`` for the archive as a whole."""
     code: str
     """``unreadable``, ``manifest``, ``missing``, ``unlisted``, ``duplicate``, ``size``, ``sha256``,
-    ``crc``, ``records``, ``format`` or ``parts``."""
+    ``crc``, ``records``, ``format``, ``parts`` or ``signature``."""
     message: str
 
 
@@ -43,6 +55,9 @@ class VerifyReport:
     records: int | None = None
     """Records counted in the data entry (when there is one and it could be counted)."""
     problems: list[Problem] = field(default_factory=list)
+    sha256: str | None = None
+    """Of the archive file itself: what the API shows as the export's ``sha256``."""
+    signature: SignatureCheck = field(default_factory=lambda: SignatureCheck("unchecked"))
 
     @property
     def ok(self) -> bool:
@@ -52,8 +67,10 @@ class VerifyReport:
         self.problems.append(Problem(entry, code, message))
 
 
-def verify_archive(path: str | Path) -> VerifyReport:
+def verify_archive(path: str | Path, master_key: MasterKey | None = None) -> VerifyReport:
+    """Check the archive at ``path``; with the server's ``master_key``, its signature too."""
     report = VerifyReport(str(path))
+    report.sha256 = _file_sha256(path)
     try:
         archive = zipfile.ZipFile(path)
     except (OSError, zipfile.BadZipFile) as error:
@@ -64,7 +81,10 @@ def verify_archive(path: str | Path) -> VerifyReport:
         for name, count in Counter(info.filename for info in infos).items():
             if count > 1:
                 report.add(name, "duplicate", f"the archive holds {count} entries named {name!r}")
-        manifest = _read_manifest(archive, report)
+        raw = _read_manifest_bytes(archive, report)
+        manifest = None if raw is None else _parse_manifest(raw, report)
+        if raw is not None:
+            _check_signature(archive, raw, manifest, master_key, report)
         if manifest is None:
             return report
         report.manifest = manifest
@@ -74,7 +94,7 @@ def verify_archive(path: str | Path) -> VerifyReport:
         present = {info.filename: info for info in infos}
         for name in listed.keys() - present.keys():
             report.add(name, "missing", "listed in the manifest but not in the archive")
-        for name in sorted(present.keys() - listed.keys() - {MANIFEST_NAME}):
+        for name in sorted(present.keys() - listed.keys() - {MANIFEST_NAME, SIGNATURE_NAME}):
             report.add(name, "unlisted", "in the archive but not listed in the manifest")
         for name, entry in listed.items():
             if name in present:
@@ -93,15 +113,49 @@ def _check_parts(manifest: Mapping[str, Any], report: VerifyReport) -> None:
         report.add(None, "parts", f"the data parts are numbered {numbers}, not 1 to {len(data)} in order")
 
 
-def _read_manifest(archive: zipfile.ZipFile, report: VerifyReport) -> dict[str, Any] | None:
+def _check_signature(archive: zipfile.ZipFile, raw: bytes, manifest: Mapping[str, Any] | None,
+                     master_key: MasterKey | None, report: VerifyReport) -> None:
+    """``manifest.sig`` against the manifest's bytes. With a key, anything but a valid signature
+    is a problem; without one, only a signature the manifest announces and the archive lacks."""
+    signature: bytes | None = None
     try:
-        raw = archive.read(MANIFEST_NAME)  # small: one line per entry, never the data itself
+        info = archive.getinfo(SIGNATURE_NAME)
+        # A few hundred bytes when the server wrote it; anything much larger is not a signature.
+        signature = archive.read(info) if info.file_size <= _MAX_SIGNATURE_BYTES else b""
+    except KeyError:
+        pass
+    except (OSError, zipfile.BadZipFile) as error:
+        report.add(SIGNATURE_NAME, "unreadable", f"manifest.sig cannot be read: {error}")
+        return
+    check = report.signature = check_manifest_signature(signature, raw, master_key)
+    announced = isinstance(manifest, dict) and manifest.get("signature") is not None
+    problem = _SIGNATURE_PROBLEMS.get(check.status) if master_key is not None else None
+    if check.status == "unsigned" and (announced or master_key is not None):
+        problem = ("the archive has no manifest.sig, so it cannot be shown to be the server's"
+                   + (": the manifest says it was signed" if announced else ""))
+    if problem is not None:
+        report.add(SIGNATURE_NAME, "signature", problem)
+
+
+_SIGNATURE_PROBLEMS = {
+    "invalid": "the signature does not match the manifest: the manifest (and so the archive) is not what the "
+               "server wrote",
+    "otherKey": "signed with a key this server does not hold (another server's, or an earlier master key)",
+    "malformed": "manifest.sig is not a signature this server writes",
+}
+
+
+def _read_manifest_bytes(archive: zipfile.ZipFile, report: VerifyReport) -> bytes | None:
+    try:
+        return archive.read(MANIFEST_NAME)  # small: one line per entry, never the data itself
     except KeyError:
         report.add(MANIFEST_NAME, "missing", "the archive has no manifest.json, so it cannot be verified")
-        return None
     except (OSError, zipfile.BadZipFile) as error:
         report.add(MANIFEST_NAME, "unreadable", f"manifest.json cannot be read: {error}")
-        return None
+    return None
+
+
+def _parse_manifest(raw: bytes, report: VerifyReport) -> dict[str, Any] | None:
     try:
         manifest = orjson.loads(raw)
     except orjson.JSONDecodeError as error:
@@ -112,6 +166,17 @@ def _read_manifest(archive: zipfile.ZipFile, report: VerifyReport) -> dict[str, 
         report.add(MANIFEST_NAME, "manifest", problem)
         return None
     return manifest
+
+
+def _file_sha256(path: str | Path) -> str | None:
+    digest = hashlib.sha256()
+    try:
+        with open(path, "rb") as archive:
+            while chunk := archive.read(_CHUNK):
+                digest.update(chunk)
+    except OSError:
+        return None  # reported as unreadable by the zip check
+    return digest.hexdigest()
 
 
 def _manifest_shape_problem(manifest: Any) -> str | None:

@@ -2,18 +2,20 @@
 
 ``serve`` runs a worker in-process (so the embedded default is one process); ``opencortex
 worker`` runs workers alone, on any number of machines: the queue's claim keeps per-org order
-and the lease makes a killed worker's job run again elsewhere.
+and the lease makes a killed worker's job run again elsewhere. A worker of the same machine runs
+it again at once, when it can prove the killed worker's process gone (``exports.worker_identity``),
+and removes what the lost attempt wrote, partial writes included.
 """
 
 from __future__ import annotations
 
 import logging
-import os
-import socket
 import threading
 import time
 from collections.abc import Callable
 from typing import Any
+
+from sqlalchemy.exc import DBAPIError
 
 from opencortex import faults
 from opencortex.clock import utcnow
@@ -35,30 +37,41 @@ from opencortex.exports.queue import (
 )
 from opencortex.exports.reaper import reap_expired_exports, reap_tombstones
 from opencortex.exports.scheduling import apply_retention, run_due_schedules
+from opencortex.exports.worker_identity import WorkerIdentity
+from opencortex.files import MIN_SWEEP_AGE_SECONDS
 from opencortex.files.accounting import EXPORT, StorageOwner, record_stored
-from opencortex.ids import new_object_id
 from opencortex.logs import purge_expired_logs
 from opencortex.runtime import Runtime
+from opencortex.store.database import is_database_busy
 
 log = logging.getLogger("opencortex.exports")
 REAP_EVERY_SECONDS = 60
 SCHEDULES_EVERY_SECONDS = 1.0
+SWEEP_EVERY_SECONDS = 600.0
+"""How often a worker removes partial writes nobody finished (``sweep_stale_partials``)."""
+SWEEP_AGE_LEASES = 10
+"""A partial is swept once nobody wrote to it for this many leases (and at least an hour): a
+writer that pauses that long lost its lease long before."""
 
 
 class ExportWorker:
     """``concurrency`` threads, each running one export at a time."""
 
     def __init__(self, runtime: Runtime, *, concurrency: int = 2, lease_seconds: int = 30,
-                 poll_seconds: float = 0.5) -> None:
+                 poll_seconds: float = 0.5, sweep_seconds: float = SWEEP_EVERY_SECONDS) -> None:
         self.runtime = runtime
         self.concurrency = concurrency
         self.lease_seconds = lease_seconds
         self.poll_seconds = poll_seconds
-        self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{new_object_id()[-8:]}"
+        self.sweep_seconds = sweep_seconds
+        self.identity = WorkerIdentity.of_this_process()
+        self.worker_id = str(self.identity)
         self.stopping = threading.Event()
         self._threads: list[threading.Thread] = []
+        self._chores = threading.Lock()
         self._next_reap = 0.0
         self._next_schedules = 0.0
+        self._next_sweep = 0.0
 
     def start(self) -> None:
         for index in range(self.concurrency):
@@ -90,31 +103,70 @@ class ExportWorker:
                 self.stopping.wait(self.poll_seconds)
 
     def run_once(self) -> bool:
-        """Reclaim lapsed leases, then claim and run one export; False when there was nothing to do.
+        """Reclaim lost leases, then claim and run one export; False when there was nothing to do.
 
+        A lease is lost when it ran out, or at once when its worker ran on this machine and its
+        process is gone (``exports.worker_identity``): a restarted worker runs its predecessor's
+        export again straight away. The lost attempt's output is removed, partial writes included.
         About once a minute it also deletes expired exports, expired log records and old tombstones;
-        about once a second it makes the exports of due schedules (``exports.scheduling``).
+        about once a second it makes the exports of due schedules (``exports.scheduling``); about
+        every ``sweep_seconds`` it removes partial writes nobody finished (``sweep_partials``).
         """
         database = self.runtime.database
-        if time.monotonic() >= self._next_reap:
-            self._next_reap = time.monotonic() + REAP_EVERY_SECONDS
+        if self._due("_next_reap", REAP_EVERY_SECONDS):
             reap_expired_exports(self.runtime)
             with database.begin() as connection:
                 purge_expired_logs(connection, utcnow())
             reap_tombstones(self.runtime)
-        if time.monotonic() >= self._next_schedules:
-            self._next_schedules = time.monotonic() + SCHEDULES_EVERY_SECONDS
+        if self._due("_next_schedules", SCHEDULES_EVERY_SECONDS):
             run_due_schedules(self.runtime)  # once per tick across every worker (compare-and-set)
+        if self._due("_next_sweep", self.sweep_seconds):
+            self.sweep_partials()
         with database.begin() as connection:
-            reclaimed = reclaim_expired_leases(connection)
+            reclaimed = reclaim_expired_leases(connection, owner_gone=self.identity.proves_gone,
+                                               owners_prefix=self.identity.place)
             job = claim_next_export(connection, database.dialect, self.worker_id, self.lease_seconds)
         for lost in reclaimed:  # it will run again, from the start
             export_event("reclaimed", lost, state=ExportState.PENDING, level=logging.WARNING, attempt=lost.attempts,
-                         worker=lost.lease_owner)
+                         worker=lost.lease_owner, reason=lost.events[-1]["event"]["reason"])
+            self._remove_lost_attempt(lost)
         if job is None:
             return False
         self.run_job(job)
         return True
+
+    def sweep_partials(self) -> int:
+        """Remove partial writes, anywhere in the file store, that nobody wrote to for
+        ``SWEEP_AGE_LEASES`` leases and at least ``MIN_SWEEP_AGE_SECONDS`` (a killed worker's, a
+        killed upload's); returns how many. A failure is logged: it must not stop the exports."""
+        age = max(MIN_SWEEP_AGE_SECONDS, SWEEP_AGE_LEASES * self.lease_seconds)
+        try:
+            removed = self.runtime.file_store.sweep_stale_partials(age)
+        except Exception:
+            log.exception("sweeping stale partial writes failed; the next sweep tries again")
+            return 0
+        if removed:
+            log.info("removed %d partial writes nobody wrote to for %d s", removed, age)
+        return removed
+
+    def _remove_lost_attempt(self, lost: ExportJob) -> None:
+        """What the attempt that lost its lease wrote, partial writes included (its worker cannot
+        commit any more: it no longer holds the lease). A failure is logged; the export's next
+        attempt removes earlier attempts' output too, and the sweep any partial left."""
+        try:
+            remove_output(self.runtime, lost.org_id, lost.id, attempt=lost.attempts)
+        except Exception:
+            log.exception("removing the output of export %s's lost attempt %d failed", lost.id, lost.attempts)
+
+    def _due(self, timer: str, every: float) -> bool:
+        """Whether a periodic chore is due, and if so claim it for this thread until ``every``
+        seconds from now (the worker's threads share the timers)."""
+        with self._chores:
+            now = time.monotonic()
+            if now < getattr(self, timer):
+                return False
+            setattr(self, timer, now + every)
+            return True
 
     def run_job(self, job: ExportJob) -> None:
         """Run a claimed export and record its outcome; then its afterScript, if any."""
@@ -150,10 +202,20 @@ class ExportWorker:
         self._after_script(job, None)
 
     def _heartbeat(self, job: ExportJob) -> Callable[[dict[str, Any]], bool]:
+        """Renew the lease with the progress; False when the run must stop (cancelled, deleted, or
+        the lease lost). A busy database (SQLite's write lock held past its timeout, a PostgreSQL
+        lock timeout or deadlock) skips this renewal and the run goes on: the next beat tries
+        again, and a lease that ran out meanwhile is found lost then, so nothing is kept twice."""
         def heartbeat(progress: dict[str, Any]) -> bool:
-            with self.runtime.database.begin() as connection:
-                held = renew_lease(connection, job.id, self.worker_id, self.lease_seconds, progress)
-                return held and not cancel_requested(connection, job.id)
+            try:
+                with self.runtime.database.begin() as connection:
+                    held = renew_lease(connection, job.id, self.worker_id, self.lease_seconds, progress)
+                    return held and not cancel_requested(connection, job.id)
+            except DBAPIError as error:
+                if not is_database_busy(error):
+                    raise
+                log.warning("export %s: the database is busy, the lease is renewed at the next beat", job.id)
+                return True
 
         return heartbeat
 
