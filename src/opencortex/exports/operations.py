@@ -20,7 +20,7 @@ from sqlalchemy import Connection
 
 from opencortex import faults
 from opencortex.clock import iso, utcnow
-from opencortex.exports import queue
+from opencortex.exports import queue, wakeup
 from opencortex.exports.files import FILE_NUMBER_DIGITS
 from opencortex.exports.jobs import ExportJob, ExportState, shown_file
 from opencortex.exports.lifecycle_log import export_event
@@ -74,6 +74,7 @@ def create(runtime: Runtime, org: Mapping[str, Any], creator: str, body: Any, *,
                                   description=request.description, parameters=request.parameters,
                                   ttl=timedelta(days=days) if days > 0 else None)
         _audit(connection, org_id, CREATED, f"/exports/{job.id}", creator, {"objects": job.parameters.objects})
+    wakeup.ring()  # committed: this process's idle workers claim it now
     export_event("queued", job, objects=job.parameters.objects, format=job.parameters.format.media_type)
     return job
 

@@ -26,6 +26,7 @@ from sqlalchemy.exc import IntegrityError
 from opencortex import faults
 from opencortex.clock import as_utc, utcnow
 from opencortex.exports.jobs import ExportJob, ExportParameters, ExportState, new_event
+from opencortex.exports.wakeup import announce_queued
 from opencortex.ids import new_object_id
 from opencortex.store.tables import exports, orgs
 
@@ -69,6 +70,7 @@ def create_export(connection: Connection, org_id: str, creator: str, *, label: s
         "schedule_id": schedule_id,
     }
     connection.execute(exports.insert().values(**row))
+    announce_queued(connection)  # idle workers elsewhere hear of it at commit (exports.wakeup)
     return ExportJob.from_row(row, parameters)
 
 

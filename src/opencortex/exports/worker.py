@@ -37,6 +37,7 @@ from opencortex.exports.queue import (
 )
 from opencortex.exports.reaper import reap_expired_exports, reap_tombstones
 from opencortex.exports.scheduling import apply_retention, run_due_schedules
+from opencortex.exports.wakeup import DOORBELL, QueueListener
 from opencortex.exports.worker_identity import WorkerIdentity
 from opencortex.files import MIN_SWEEP_AGE_SECONDS
 from opencortex.files.accounting import EXPORT, StorageOwner, record_stored
@@ -49,6 +50,9 @@ REAP_EVERY_SECONDS = 60
 SCHEDULES_EVERY_SECONDS = 1.0
 SWEEP_EVERY_SECONDS = 600.0
 """How often a worker removes partial writes nobody finished (``sweep_stale_partials``)."""
+NOTIFIED_POLL_SECONDS = 2.0
+"""How often an idle worker polls when it hears of queued exports (PostgreSQL's NOTIFY): only for
+what nobody announces (a lease that ran out, an org's next export once its running one ended)."""
 SWEEP_AGE_LEASES = 10
 """A partial is swept once nobody wrote to it for this many leases (and at least an hour): a
 writer that pauses that long lost its lease long before."""
@@ -58,11 +62,13 @@ class ExportWorker:
     """``concurrency`` threads, each running one export at a time."""
 
     def __init__(self, runtime: Runtime, *, concurrency: int = 2, lease_seconds: int = 30,
-                 poll_seconds: float = 0.5, sweep_seconds: float = SWEEP_EVERY_SECONDS) -> None:
+                 poll_seconds: float = 0.5, notified_poll_seconds: float = NOTIFIED_POLL_SECONDS,
+                 sweep_seconds: float = SWEEP_EVERY_SECONDS) -> None:
         self.runtime = runtime
         self.concurrency = concurrency
         self.lease_seconds = lease_seconds
         self.poll_seconds = poll_seconds
+        self.notified_poll_seconds = notified_poll_seconds
         self.sweep_seconds = sweep_seconds
         self.identity = WorkerIdentity.of_this_process()
         self.worker_id = str(self.identity)
@@ -72,8 +78,13 @@ class ExportWorker:
         self._next_reap = 0.0
         self._next_schedules = 0.0
         self._next_sweep = 0.0
+        # On PostgreSQL, queued exports are announced (``exports.wakeup``): polling is the fallback.
+        self.listener = (QueueListener(runtime.database.url, self.stopping)
+                         if runtime.database.dialect == "postgresql" else None)
 
     def start(self) -> None:
+        if self.listener is not None:
+            self.listener.start()
         for index in range(self.concurrency):
             thread = threading.Thread(target=self._loop, name=f"export-worker-{index}", daemon=True)
             thread.start()
@@ -81,8 +92,17 @@ class ExportWorker:
 
     def stop(self, timeout: float = 10) -> None:
         self.stopping.set()
+        DOORBELL.ring()  # idle threads see ``stopping`` now, not at their next poll
         for thread in self._threads:
             thread.join(timeout)
+        if self.listener is not None:
+            self.listener.join(timeout)
+
+    def idle_seconds(self) -> float:
+        """How long an idle thread waits for a ring before it polls the queue again."""
+        if self.listener is not None and self.listener.listening.is_set():
+            return max(self.poll_seconds, self.notified_poll_seconds)
+        return self.poll_seconds
 
     def run_forever(self) -> None:
         self.start()
@@ -94,13 +114,14 @@ class ExportWorker:
 
     def _loop(self) -> None:
         while not self.stopping.is_set():
+            seen = DOORBELL.rings()  # before the claim: a ring while it looks is not missed
             try:
                 worked = self.run_once()
             except Exception:  # a broken job must not kill the worker
                 log.exception("export worker iteration failed")
                 worked = False
-            if not worked:
-                self.stopping.wait(self.poll_seconds)
+            if not worked and not self.stopping.is_set():
+                DOORBELL.wait(seen, self.idle_seconds())
 
     def run_once(self) -> bool:
         """Reclaim lost leases, then claim and run one export; False when there was nothing to do.
