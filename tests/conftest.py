@@ -3,6 +3,9 @@
 Each test starts from an empty, migrated database: a copy of a migrated SQLite file, or the
 PostgreSQL database this test run created (emptied after each test, dropped at the end). Under
 ``CI=true`` an unreachable PostgreSQL fails the run instead of skipping its half.
+
+``s3_server`` is a real S3-protocol server for this run; the files and exports suites run their
+``platform`` on the local folder and on S3 (``file_storage``, ``tests/support/s3.py``).
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -19,6 +23,7 @@ from fastapi.testclient import TestClient
 
 from opencortex.store.database import Database
 from tests.support.platform import OrgFixture, make_runtime, open_test_client, seed_org
+from tests.support.s3 import S3Server
 
 PG_ADMIN_URL = os.environ.get(
     "OPENCORTEX_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -130,10 +135,31 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         session.exitstatus = 1
 
 
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+    """A real S3-protocol server (moto's, in its own process) with a bucket, for this test run (per
+    xdist worker). Under ``CI=true`` one that cannot start fails the run; elsewhere its tests skip."""
+    try:
+        server = S3Server.start(tmp_path_factory.mktemp("s3"))
+    except RuntimeError as error:
+        if IN_CI:
+            pytest.fail(f"the S3 tests need moto's server under CI=true, and it did not start: {error}", pytrace=False)
+        pytest.skip(f"moto's S3 server did not start ({error}); install the test extra (moto[server])")
+    yield server
+    server.stop()
+
+
 @pytest.fixture
-def platform(database_url: str, tmp_path: Path) -> Iterator[OrgFixture]:
+def file_storage() -> dict[str, Any]:
+    """The file store settings of ``platform``'s runtime: none, the local folder. A suite that also
+    runs on S3 overrides this fixture (``tests/support/s3.py: storage_settings``)."""
+    return {}
+
+
+@pytest.fixture
+def platform(database_url: str, tmp_path: Path, file_storage: dict[str, Any]) -> Iterator[OrgFixture]:
     """A running runtime with one org ``acme``: an administrator, a provider and three apps."""
-    runtime = make_runtime(database_url, tmp_path / "var")
+    runtime = make_runtime(database_url, tmp_path / "var", **file_storage)
     yield seed_org(runtime)
     runtime.close()
 

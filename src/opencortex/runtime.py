@@ -66,7 +66,12 @@ class Runtime:
             if migrate:
                 database.migrate()
             _record_master_key(database, master_key, settings)
-            return cls(settings, database, master_key)
+            runtime = cls(settings, database, master_key)
+            if settings.storage_url:
+                # Reach the bucket and its keyset now: a wrong bucket, endpoint or credential stops
+                # the start with one line, rather than failing the first upload or export.
+                runtime.file_store  # noqa: B018
+            return runtime
         except BaseException:
             database.dispose()
             raise

@@ -6,6 +6,7 @@ Defaults serve the embedded mode: data folder ``./var`` with the SQLite database
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -55,6 +56,16 @@ class Settings:
     # Server and worker logs (``logging_setup``): ``text`` lines for people, or ``json`` lines.
     log_format: str = "text"
     log_level: str = "INFO"
+    # Where files and export archives are stored (docs/files.md, "Storage"): empty for the folder
+    # ``<data_dir>/files``, or ``s3://bucket[/prefix]`` for S3-compatible object storage, with the
+    # endpoint (empty: AWS), region and credentials (empty: boto3's own chain: AWS_* variables,
+    # instance or pod roles). Uploads go in multipart parts of ``s3_part_size`` bytes.
+    storage_url: str = ""
+    s3_endpoint_url: str = ""
+    s3_region: str = ""
+    s3_access_key_id: str = ""
+    s3_secret_access_key: str = field(default="", repr=False)
+    s3_part_size: int = 8 * 1024 * 1024  # S3_DEFAULT_PART_SIZE, below
 
     def __post_init__(self) -> None:
         if self.tombstone_days < 1:
@@ -65,6 +76,7 @@ class Settings:
             raise ValueError(f"OPENCORTEX_LOG_FORMAT must be one of {', '.join(LOG_FORMATS)}, got {self.log_format!r}")
         if self.log_level.upper() not in LOG_LEVELS:
             raise ValueError(f"OPENCORTEX_LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, got {self.log_level!r}")
+        check_storage_settings(self)
 
     @property
     def public_base_url(self) -> str:
@@ -122,6 +134,91 @@ def check_public_url(url: str) -> None:
     if problem:
         shown = "" if "password" in problem else f"; got {url!r}"  # never repeat a credential
         raise ValueError(f"OPENCORTEX_PUBLIC_URL must be an absolute http(s) URL: {problem}{shown}")
+
+
+@dataclass(frozen=True)
+class S3Location:
+    """Where an ``s3://bucket/prefix`` storage URL points: a bucket, and a key prefix ("" or ending in "/")."""
+
+    bucket: str
+    prefix: str
+
+    def __str__(self) -> str:
+        return f"s3://{self.bucket}/{self.prefix}"
+
+
+S3_DEFAULT_PART_SIZE = 8 * 1024 * 1024
+S3_MIN_PART_SIZE = 5 * 1024 * 1024  # S3's smallest part (but the last)
+S3_MAX_PART_SIZE = 5 * 1024 * 1024 * 1024  # and its largest
+# AWS's bucket naming rules (MinIO and Ceph follow them): 3-63 lowercase letters, digits, dots
+# and hyphens, starting and ending with a letter or digit.
+_BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+# Prefix segments follow the file store's key rules (``files/store.py``), so the bucket's keys do too.
+_PREFIX_SEGMENT = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]*")
+
+
+def parse_storage_url(url: str) -> S3Location:
+    """``OPENCORTEX_STORAGE_URL``: ``s3://bucket`` or ``s3://bucket/some/prefix`` (a trailing ``/`` is optional)."""
+    if not url.startswith("s3://"):
+        shown = url.split("://", 1)[0] + "://..." if "://" in url else repr(url)
+        raise ValueError(f"OPENCORTEX_STORAGE_URL must be empty (the data folder) or s3://bucket[/prefix]; got {shown}")
+    bucket, _, prefix = url[len("s3://"):].partition("/")
+    if not _BUCKET.fullmatch(bucket) or ".." in bucket:
+        raise ValueError(
+            f"OPENCORTEX_STORAGE_URL: {bucket!r} is not a bucket name (3-63 lowercase letters, digits, '.' and '-', "
+            "starting and ending with a letter or digit)"
+        )
+    segments = prefix.strip("/").split("/") if prefix.strip("/") else []
+    if any(not _PREFIX_SEGMENT.fullmatch(segment) for segment in segments) or len(prefix) > 200:
+        raise ValueError(
+            f"OPENCORTEX_STORAGE_URL: the prefix {prefix!r} must be folder names of letters, digits and '._-' "
+            "(each starting with a letter, digit or '_') joined by '/', at most 200 characters"
+        )
+    return S3Location(bucket, "".join(f"{segment}/" for segment in segments))
+
+
+def check_storage_settings(settings: Settings) -> None:
+    """The storage URL parses, and no S3 setting is given without it (it would be ignored)."""
+    s3_settings = {
+        "OPENCORTEX_S3_ENDPOINT_URL": settings.s3_endpoint_url,
+        "OPENCORTEX_S3_REGION": settings.s3_region,
+        "OPENCORTEX_S3_ACCESS_KEY_ID": settings.s3_access_key_id,
+        "OPENCORTEX_S3_SECRET_ACCESS_KEY": settings.s3_secret_access_key,
+        "OPENCORTEX_S3_PART_SIZE": settings.s3_part_size != S3_DEFAULT_PART_SIZE,
+    }
+    if not settings.storage_url:
+        given = [name for name, value in s3_settings.items() if value]
+        if given:
+            raise ValueError(
+                f"{', '.join(given)} {'is' if len(given) == 1 else 'are'} set, but OPENCORTEX_STORAGE_URL is not: "
+                "set it to s3://bucket[/prefix] to store files in S3, or unset the S3 settings"
+            )
+        return
+    parse_storage_url(settings.storage_url)
+    if settings.s3_endpoint_url:
+        check_endpoint_url(settings.s3_endpoint_url)
+    if bool(settings.s3_access_key_id) != bool(settings.s3_secret_access_key):
+        raise ValueError("OPENCORTEX_S3_ACCESS_KEY_ID and OPENCORTEX_S3_SECRET_ACCESS_KEY go together: set both, "
+                         "or neither (boto3's own credential chain)")
+    if not S3_MIN_PART_SIZE <= settings.s3_part_size <= S3_MAX_PART_SIZE:
+        raise ValueError(f"OPENCORTEX_S3_PART_SIZE must be between {S3_MIN_PART_SIZE} (5 MiB) and "
+                         f"{S3_MAX_PART_SIZE} (5 GiB) bytes, got {settings.s3_part_size}")
+
+
+def check_endpoint_url(url: str) -> None:
+    """``OPENCORTEX_S3_ENDPOINT_URL``: an http(s) URL with a host and perhaps a port, no credentials."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 (a bad port raises here)
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+        shown = "" if "@" in url else f"; got {url!r}"  # never repeat a credential
+        raise ValueError(f"OPENCORTEX_S3_ENDPOINT_URL must be an http(s) URL with a host, "
+                         f"like https://minio.example.org:9000{shown}")
+    if parts.username is not None or parts.password is not None:
+        raise ValueError("OPENCORTEX_S3_ENDPOINT_URL may not hold credentials: use OPENCORTEX_S3_ACCESS_KEY_ID "
+                         "and OPENCORTEX_S3_SECRET_ACCESS_KEY")
 
 
 def normalise_database_url(url: str) -> str:

@@ -1,13 +1,44 @@
+"""Fixtures for exports through the API: a study of 40 patients, a worker, downloads.
+
+The tests run on the local folder on both databases. On S3 (the run's moto server) run the tests
+of ``test_exports.py`` that run exports (they take the ``worker``), on SQLite, and all of
+``test_s3_exports.py`` (which looks into the bucket where other tests look into the data folder),
+on both databases: the file store is the same code whatever the suite, and running every export
+test again on S3 would add minutes to the run for no new path through the store.
+"""
+
 from __future__ import annotations
 
 import io
 import zipfile
+from pathlib import Path
+from typing import Any
 
 import pytest
 
 from opencortex.exports.worker import ExportWorker
 from tests.instances.conftest import Study, load_study
 from tests.support.platform import CortexClient
+from tests.support.s3 import deselect_s3_runs, storage_settings
+
+# Tests that look into the local data folder; test_s3_exports.py checks the same in the bucket.
+LOCAL_ONLY = frozenset({"test_tampered_archive_is_detected"})
+
+
+@pytest.fixture(params=["local", "s3"])
+def file_storage(request: pytest.FixtureRequest) -> dict[str, Any]:
+    return storage_settings(request)
+
+
+def runs_on_s3(item: pytest.Item, database: str) -> bool:
+    if item.path.name == "test_s3_exports.py":
+        return True
+    return (item.path.name == "test_exports.py" and database == "sqlite" and "worker" in item.fixturenames
+            and getattr(item, "originalname", item.name) not in LOCAL_ONLY)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    deselect_s3_runs(config, items, Path(__file__).parent, runs_on_s3)
 
 
 @pytest.fixture

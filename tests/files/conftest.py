@@ -1,4 +1,5 @@
-"""Fixtures for the file store: a data folder, its master key, and stores built from them."""
+"""Fixtures for the file store: a data folder, its master key, and stores built from them (on the
+local folder, and on the test run's S3 server)."""
 
 from __future__ import annotations
 
@@ -11,8 +12,10 @@ import pytest
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from opencortex.files import EncryptedFileStore, LocalFileStore, open_file_store
+from opencortex.files.s3 import S3FileStore, open_s3_store
 from opencortex.keys import MasterKey
 from opencortex.settings import Settings
+from tests.support.s3 import S3Server
 
 MIB = 1024 * 1024
 
@@ -35,6 +38,31 @@ def store(data_dir: Path, master_key: MasterKey) -> EncryptedFileStore:
 @pytest.fixture
 def backend(tmp_path: Path) -> LocalFileStore:
     return LocalFileStore(tmp_path / "plain")
+
+
+@pytest.fixture
+def s3_location(s3_server: S3Server) -> Iterator[str]:
+    """A prefix of its own in the test server's bucket (``s3://opencortex-tests/t-...``), emptied after."""
+    location = s3_server.new_location()
+    yield location
+    s3_server.clear(location)
+
+
+@pytest.fixture
+def s3_settings(s3_server: S3Server, s3_location: str, data_dir: Path) -> Settings:
+    return Settings(data_dir=data_dir, **s3_server.settings(s3_location))
+
+
+@pytest.fixture
+def s3_backend(s3_settings: Settings) -> S3FileStore:
+    """The S3 backend alone (plaintext in, plaintext stored), as ``backend`` is the local one."""
+    return open_s3_store(s3_settings)
+
+
+@pytest.fixture
+def s3_store(s3_settings: Settings, master_key: MasterKey) -> EncryptedFileStore:
+    """The encrypted store over S3, as ``open_file_store`` builds it from the settings."""
+    return open_file_store(s3_settings, master_key)
 
 
 def stored_path(data_dir: Path, key: str) -> Path:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 import shutil
 import threading
 from pathlib import Path
@@ -110,4 +111,8 @@ def test_no_key_material_in_reprs(store: EncryptedFileStore, data_dir: Path) -> 
     cipher = FileCipher.load_or_create(data_dir, MasterKey(bytes(range(32))))
     assert repr(cipher) == "FileCipher(AES256_GCM_HKDF_1MB)"
     assert repr(store).startswith("EncryptedFileStore(LocalFileStore(")
-    assert vars(cipher).keys() == {"_primitive"}  # only the Tink primitive, no keyset or bytes
+    # The Tink primitive, and the raw keys of random-access reads, which never show or pickle.
+    assert vars(cipher).keys() == {"_primitive", "_segment_keys"}
+    assert cipher.random_access and repr(vars(cipher)["_segment_keys"]) == "SegmentKeys(count=1)"
+    with pytest.raises(TypeError):
+        pickle.dumps(vars(cipher)["_segment_keys"])

@@ -1,4 +1,8 @@
-"""Fixtures for files through the API: an object with File properties, and clients for two roles."""
+"""Fixtures for files through the API: an object with File properties, and clients for two roles.
+
+Every test here runs on the local folder, on both databases; those of ``S3_MODULES`` on S3 (the
+run's moto server) too, on SQLite (``deselect_s3_runs``).
+"""
 
 from __future__ import annotations
 
@@ -9,10 +13,13 @@ from typing import Any
 
 import pytest
 
+from opencortex.files import LocalFileStore
 from opencortex.ids import ROLE_ADMINISTRATOR, ROLE_PROVIDER
 from opencortex.model.objects import create_object
 from opencortex.runtime import Runtime
 from tests.support.platform import CortexClient, OrgFixture
+from tests.support.s3 import deselect_s3_runs, storage_settings
+from tests.support.stored import StoredObjectBytes
 
 MIB = 1024 * 1024
 
@@ -78,8 +85,13 @@ class FilesWorld:
     def stored_keys(self) -> list[str]:
         return list(self.runtime.file_store.list_keys(f"orgs/{self.platform.org['id']}/"))
 
-    def stored_path(self, key: str) -> Path:
-        return self.runtime.settings.data_dir / "files" / key
+    def stored_path(self, key: str) -> Path | StoredObjectBytes:
+        """The ciphertext stored under ``key``, to damage on purpose: its file in the local store,
+        or (with the same ``read_bytes``/``write_bytes``) the object in S3."""
+        backend = self.runtime.file_store.backend
+        if isinstance(backend, LocalFileStore):
+            return backend.root / key
+        return StoredObjectBytes(backend, key)
 
     def usage(self) -> dict[str, Any]:
         response = self.admin.get("stats/storage")
@@ -111,6 +123,25 @@ def upload_token(upload_url: str) -> str:
     match = re.search(r"/uploads/([^/?]+)$", upload_url)
     assert match, upload_url
     return match.group(1)
+
+
+@pytest.fixture(params=["local", "s3"])
+def file_storage(request: pytest.FixtureRequest) -> dict[str, Any]:
+    return storage_settings(request)
+
+
+# Uploads, downloads (Range, integrity) and the storage accounting on S3; signed links and the
+# demo images are the same whatever the store. The 200 MiB round trip over HTTP stays on the local
+# folder: tests/files/test_s3_large.py holds S3's memory to flat, measured without HTTP around it.
+S3_MODULES = frozenset({"test_uploads.py", "test_downloads.py", "test_storage.py"})
+
+
+def runs_on_s3(item: pytest.Item, database: str) -> bool:
+    return item.path.name in S3_MODULES and database == "sqlite"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    deselect_s3_runs(config, items, Path(__file__).parent, runs_on_s3)
 
 
 @pytest.fixture

@@ -197,6 +197,13 @@ def test_tampering_in_the_first_segment_is_a_fault(world):
     assert_fault(response, "cortex.error.fileIntegrity", 500)
 
 
+def test_a_large_file_cut_to_a_length_no_file_has_is_a_fault_before_any_byte(world):
+    world.upload(pseudo_random_bytes(3 * MIB, seed=11), "d.bin", mime="application/octet-stream")
+    path = _stored_file(world)
+    path.write_bytes(path.read_bytes()[:-100])  # a last segment of 4 bytes: shorter than its tag
+    assert_fault(world.admin.get(content_path(world), headers=STREAM), "cortex.error.fileIntegrity", 500)
+
+
 def test_truncation_of_a_small_file_is_a_fault(world):
     world.upload(pseudo_random_bytes(5000), "t.bin", mime="application/octet-stream")
     path = _stored_file(world)
@@ -225,8 +232,8 @@ def test_damage_later_in_the_file_aborts_the_connection(world, live, damage):
     path = _stored_file(world)
     if damage == "tamper":
         _flip(path, 2 * SEGMENT_BYTES + 500)
-    elif damage == "truncate":
-        path.write_bytes(path.read_bytes()[:-100])
+    elif damage == "truncate":  # inside the last segment (104 bytes of ciphertext): 94 are left
+        path.write_bytes(path.read_bytes()[:-10])
     else:
         path.write_bytes(path.read_bytes()[: 2 * SEGMENT_BYTES])
     token = world.platform.token_for(world.platform.admin)

@@ -8,13 +8,23 @@ the last one, so reordered, dropped, tampered or truncated segments all fail aut
 Why 1 MiB and not 4 KiB segments: each segment costs a 16-byte tag, 0.0015% at 1 MiB against
 0.4% at 4 KiB, and every segment is one round trip between Tink's C++ and Python. The price is
 memory: Tink holds about one segment per open stream on each side (~2 MiB per concurrent upload
-or download), which stays flat however large the file is. Smaller segments would only pay off
-with random-access decryption, which Tink's Python API does not offer (range reads decrypt from
-the start and discard).
+or download), which stays flat however large the file is.
 
-The keyset is generated once into ``<data_dir>/keyset.sealed``, sealed by the master key for the
-purpose ``files-keyset``. Key material never leaves this module: ``FileCipher`` holds only the
-Tink primitive, and its repr and faults name no key bytes.
+Random access. Tink's Python API decrypts only from the start, so a byte range is decrypted
+here instead, one segment at a time (``SegmentOpener``), following Tink's documented format: the
+object's key is HKDF-SHA256 of the keyset key, salted by the header's salt, with the associated
+data as info; segment ``i``'s nonce is the header's 7-byte prefix, ``i`` as 4 big-endian bytes,
+and 1 for the last segment (0 otherwise). So a range reads the header and the segments it covers,
+never the bytes before them (on S3, never downloads them), and every byte it serves has been
+authenticated as segment ``i`` of this object; a range that reaches the end authenticates the end
+too. ``tests/files/test_random_access.py`` checks it against Tink's own encryption.
+
+The keyset is generated once, sealed by the master key for the purpose ``files-keyset``, and kept
+beside the files it protects: ``<data_dir>/keyset.sealed`` for the local folder, an object in the
+bucket for S3 (``files/s3.py``), so every process that has the master key and reaches the bucket
+reads every file. Key material never leaves this module: ``FileCipher`` holds the Tink primitive
+and, for random access, the raw keys in a ``SegmentKeys`` that never shows or pickles them; reprs
+and faults name no key bytes (only sealed keysets go to storage).
 """
 
 from __future__ import annotations
@@ -29,7 +39,11 @@ from typing import BinaryIO
 
 import tink
 from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from tink import secret_key_access, streaming_aead
+from tink.proto import aes_gcm_hkdf_streaming_pb2, common_pb2, tink_pb2
 
 from opencortex import faults
 from opencortex.keys import MasterKey
@@ -42,7 +56,9 @@ _TEMPLATE_NAME = "AES256_GCM_HKDF_1MB"
 # [length byte][32-byte salt][7-byte nonce prefix], then segments of SEGMENT_BYTES of ciphertext
 # (the first one including the header), each ending in a 16-byte GCM tag.
 SEGMENT_BYTES = 1024 * 1024
-HEADER_BYTES = 1 + 32 + 7
+DERIVED_KEY_BYTES = 32
+NONCE_PREFIX_BYTES = 7
+HEADER_BYTES = 1 + DERIVED_KEY_BYTES + NONCE_PREFIX_BYTES
 TAG_BYTES = 16
 FIRST_SEGMENT_PLAINTEXT = SEGMENT_BYTES - HEADER_BYTES - TAG_BYTES
 SEGMENT_PLAINTEXT = SEGMENT_BYTES - TAG_BYTES
@@ -71,23 +87,57 @@ def plaintext_size(ciphertext_size: int) -> int:
     return ciphertext_size - HEADER_BYTES - segments * TAG_BYTES
 
 
+def segment_of(offset: int) -> int:
+    """The index of the segment that holds plaintext byte ``offset``."""
+    if offset < FIRST_SEGMENT_PLAINTEXT:
+        return 0
+    return 1 + (offset - FIRST_SEGMENT_PLAINTEXT) // SEGMENT_PLAINTEXT
+
+
+def segment_start(index: int) -> int:
+    """The plaintext offset of segment ``index``'s first byte (its ciphertext starts at
+    ``index * SEGMENT_BYTES``, the header included in segment 0's)."""
+    return 0 if index == 0 else FIRST_SEGMENT_PLAINTEXT + (index - 1) * SEGMENT_PLAINTEXT
+
+
+def segment_count(ciphertext_size: int) -> int:
+    return max(1, -(-ciphertext_size // SEGMENT_BYTES))
+
+
 class FileCipher:
     """Encrypts and decrypts stored files as streams, with the data folder's keyset."""
 
-    def __init__(self, primitive: streaming_aead.StreamingAead) -> None:
+    def __init__(self, primitive: streaming_aead.StreamingAead, segment_keys: SegmentKeys | None = None) -> None:
         self._primitive = primitive
+        self._segment_keys = segment_keys or SegmentKeys(())
 
     def __repr__(self) -> str:
         return f"FileCipher({_TEMPLATE_NAME})"
 
     @classmethod
     def load_or_create(cls, data_dir: Path, master_key: MasterKey) -> FileCipher:
+        """The data folder's keyset (``keyset.sealed``), generated on first use."""
         path = data_dir / KEYSET_FILE
         try:
             sealed = path.read_bytes()
         except FileNotFoundError:
             sealed = _create_keyset(path, master_key)
-        return cls(_open_keyset(sealed, master_key, path))
+        return cls.from_sealed(sealed, master_key, str(path))
+
+    @classmethod
+    def from_sealed(cls, sealed: bytes, master_key: MasterKey, where: str) -> FileCipher:
+        """Open a keyset sealed by ``new_sealed_keyset``; ``where`` names its place in faults."""
+        return cls(*_open_keyset(sealed, master_key, where))
+
+    @property
+    def random_access(self) -> bool:
+        """Whether ``segment_opener`` works: the keyset holds keys of this module's scheme."""
+        return bool(self._segment_keys.values)
+
+    def segment_opener(self, key: str, header: bytes) -> SegmentOpener:
+        """Decrypts the segments of the object under ``key`` one at a time, in any order, given its
+        header (the first ``HEADER_BYTES`` of its ciphertext)."""
+        return SegmentOpener(key, header, self._segment_keys.values)
 
     def encryptor(self, key: str, emit: Callable[[bytes], None]) -> Encryptor:
         return Encryptor(self._primitive, associated_data(key), emit)
@@ -118,6 +168,54 @@ class FileCipher:
                 f"the stored ciphertext of {key!r} failed authentication after {offset} good bytes "
                 "(tampered with, truncated, or written under another key or keyset)"
             ) from error
+
+
+class SegmentKeys:
+    """The keyset's raw keys, for ``SegmentOpener``: held, never shown (no repr of the bytes, no
+    pickling), as Tink holds its own."""
+
+    __slots__ = ("values",)
+
+    def __init__(self, values: tuple[bytes, ...]) -> None:
+        self.values = values
+
+    def __repr__(self) -> str:
+        return f"SegmentKeys(count={len(self.values)})"
+
+    def __reduce__(self) -> str | tuple[object, ...]:
+        raise TypeError("key material is not pickled")
+
+
+class SegmentOpener:
+    """The segments of one stored object, decrypted and authenticated one by one (see the module)."""
+
+    def __init__(self, key: str, header: bytes, segment_keys: tuple[bytes, ...]) -> None:
+        self._key = key
+        if len(header) != HEADER_BYTES or header[0] != HEADER_BYTES:
+            raise faults.file_corrupt(f"the stored ciphertext of {key!r} does not start with a Tink header")
+        salt, self._nonce_prefix = header[1 : 1 + DERIVED_KEY_BYTES], header[1 + DERIVED_KEY_BYTES :]
+        info = associated_data(key)
+        # One candidate per key of the keyset (there is one, unless keys were ever rotated in).
+        self._candidates = [
+            AESGCM(HKDF(hashes.SHA256(), DERIVED_KEY_BYTES, salt, info).derive(segment_key))
+            for segment_key in segment_keys
+        ]
+
+    def open(self, index: int, ciphertext: bytes | bytearray, last: bool) -> bytes:
+        """Segment ``index``'s plaintext (segment 0's ciphertext without the header); ``last`` says
+        whether it is the object's final segment, which its nonce must agree with."""
+        nonce = self._nonce_prefix + index.to_bytes(4, "big") + (b"\x01" if last else b"\x00")
+        for candidate in self._candidates:
+            try:
+                plaintext = candidate.decrypt(nonce, bytes(ciphertext), None)
+            except InvalidTag:
+                continue
+            self._candidates = [candidate]  # the key that opened one segment is this object's
+            return plaintext
+        raise faults.file_corrupt(
+            f"segment {index} of the stored ciphertext of {self._key!r} failed authentication "
+            "(tampered with, truncated, or written under another key or keyset)"
+        )
 
 
 class Encryptor:
@@ -216,11 +314,16 @@ class _ChunkSource(io.RawIOBase):
         return count
 
 
-def _create_keyset(path: Path, master_key: MasterKey) -> bytes:
-    """Generate and seal a keyset, publishing it only if no other process got there first."""
+def new_sealed_keyset(master_key: MasterKey) -> bytes:
+    """A fresh keyset, sealed by the master key: the only form in which a keyset is ever stored."""
     handle = tink.new_keyset_handle(getattr(streaming_aead.streaming_aead_key_templates, _TEMPLATE_NAME))
     serialized = tink.proto_keyset_format.serialize(handle, secret_key_access.TOKEN)
-    sealed = master_key.seal(serialized, KEYSET_PURPOSE)
+    return master_key.seal(serialized, KEYSET_PURPOSE)
+
+
+def _create_keyset(path: Path, master_key: MasterKey) -> bytes:
+    """Generate and seal a keyset, publishing it only if no other process got there first."""
+    sealed = new_sealed_keyset(master_key)
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.{secrets.token_hex(8)}.part")
     descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
@@ -244,15 +347,32 @@ def _create_keyset(path: Path, master_key: MasterKey) -> bytes:
     return sealed
 
 
-def _open_keyset(sealed: bytes, master_key: MasterKey, path: Path) -> streaming_aead.StreamingAead:
+def _open_keyset(sealed: bytes, master_key: MasterKey, where: str
+                 ) -> tuple[streaming_aead.StreamingAead, SegmentKeys]:
+    """The keyset's streaming primitive, and its raw keys of this module's scheme."""
     try:
         serialized = master_key.open(sealed, KEYSET_PURPOSE)
     except (InvalidTag, ValueError) as error:
         raise faults.files_keyset_unreadable(
-            f"{path} was sealed with another master key, or is damaged"
+            f"{where} was sealed with another master key, or is damaged"
         ) from error
     try:
         handle = tink.proto_keyset_format.parse(serialized, secret_key_access.TOKEN)
-        return handle.primitive(streaming_aead.StreamingAead)
+        return handle.primitive(streaming_aead.StreamingAead), _segment_keys(serialized)
     except tink.TinkError as error:
-        raise faults.files_keyset_unreadable(f"{path} does not hold a streaming-encryption keyset") from error
+        raise faults.files_keyset_unreadable(f"{where} does not hold a streaming-encryption keyset") from error
+
+
+def _segment_keys(serialized: bytes) -> SegmentKeys:
+    """The enabled AES-GCM-HKDF keys with 1 MiB segments, 32-byte derived keys and SHA-256: those
+    ``SegmentOpener`` can use (a keyset of other keys only reads from the start, through Tink)."""
+    found = []
+    for entry in tink_pb2.Keyset.FromString(serialized).key:
+        if entry.status != tink_pb2.ENABLED or not entry.key_data.type_url.endswith(".AesGcmHkdfStreamingKey"):
+            continue
+        key = aes_gcm_hkdf_streaming_pb2.AesGcmHkdfStreamingKey.FromString(entry.key_data.value)
+        if (key.params.ciphertext_segment_size, key.params.derived_key_size, key.params.hkdf_hash_type) == (
+            SEGMENT_BYTES, DERIVED_KEY_BYTES, common_pb2.SHA256,
+        ) and len(key.key_value) == DERIVED_KEY_BYTES:
+            found.append(bytes(key.key_value))
+    return SegmentKeys(tuple(found))
