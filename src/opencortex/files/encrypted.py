@@ -13,8 +13,6 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from types import TracebackType
-from typing import Self
 
 from opencortex import faults
 from opencortex.files.crypto import (
@@ -28,6 +26,7 @@ from opencortex.files.crypto import (
     segment_start,
 )
 from opencortex.files.store import (
+    AbortsOnExit,
     ChunkReader,
     FileStore,
     ObjectWriter,
@@ -142,7 +141,7 @@ class EncryptedFileStore:
         self.backend.remove_empty_folders(prefix)
 
 
-class EncryptedWriter:
+class EncryptedWriter(AbortsOnExit):
     """Encrypts and hashes as it writes; ``commit()`` publishes and returns a ``StoredObject``.
 
     Any failure inside ``write`` or ``commit`` aborts the writer, so a stream that broke halfway
@@ -196,16 +195,6 @@ class EncryptedWriter:
         if not self._open:
             raise ValueError(f"the writer for {self.key!r} is already committed or aborted")
 
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.abort()  # a no-op after commit()
 
 
 def _decrypt_segments(key: str, cipher: FileCipher, opener: SegmentOpener | None, ciphertext: Iterable[bytes],

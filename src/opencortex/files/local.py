@@ -25,11 +25,11 @@ import secrets
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from types import TracebackType
-from typing import BinaryIO, Self
+from typing import BinaryIO
 
 from opencortex import faults
 from opencortex.files.store import (
+    AbortsOnExit,
     ChunkReader,
     PartialWrite,
     is_valid_key,
@@ -188,7 +188,7 @@ class LocalFileStore:
         return self.root.joinpath(*validate_key(key).split("/"))
 
 
-class LocalObjectWriter:
+class LocalObjectWriter(AbortsOnExit):
     """Streams into ``.<name>.<random>.part`` beside the target; ``commit()`` renames it into place."""
 
     def __init__(self, path: Path, key: str, root: Path) -> None:
@@ -253,16 +253,6 @@ class LocalObjectWriter:
         self._temporary.unlink(missing_ok=True)
         _prune(self._target.parent, self._root)  # the folders made for it, unless others use them
 
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.abort()  # a no-op after commit(); otherwise nothing half-written survives the block
 
 
 def _open_partial(path: Path) -> BinaryIO:

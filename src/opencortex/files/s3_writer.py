@@ -19,13 +19,13 @@ its longest pause between two writes.
 from __future__ import annotations
 
 import time
-from types import TracebackType
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from opencortex.files import s3_errors
 from opencortex.files.s3_errors import error_code, log
+from opencortex.files.store import AbortsOnExit
 from opencortex.settings import S3_MAX_PART_SIZE
 
 if TYPE_CHECKING:
@@ -35,7 +35,7 @@ MAX_PARTS = 10_000  # S3's limit per upload
 PARTS_PER_SIZE = 1_000  # parts of one size before the part size doubles
 
 
-class S3ObjectWriter:
+class S3ObjectWriter(AbortsOnExit):
     def __init__(self, store: S3FileStore, key: str) -> None:
         self.key = key
         self._store = store
@@ -149,13 +149,3 @@ class S3ObjectWriter:
         if not self._open:
             raise ValueError(f"the writer for {self.key!r} is already committed or aborted")
 
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.abort()  # a no-op after commit(); otherwise nothing half-written survives the block

@@ -185,6 +185,25 @@ class ObjectWriter(Protocol):
     ) -> None: ...
 
 
+class AbortsOnExit:
+    """The context-manager half of ``ObjectWriter``, for its implementations: leaving the block
+    aborts, which is a no-op once ``commit()`` has returned."""
+
+    def abort(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.abort()
+
+
 class FileStore(Protocol):
     """Opaque keys to byte objects.
 
