@@ -43,6 +43,9 @@ class Settings:
     # and how long a claimed job's lease lasts without renewal before another worker may rerun it.
     export_concurrency: int = 2
     export_lease_seconds: int = 30
+    # Processes that read one large export at once, each a shard of its ``_id`` range
+    # (exports/sharding.py); 1 reads every export in the worker's own process.
+    export_processes: int = field(default_factory=lambda: os.cpu_count() or 1)
     # How long the record of a deleted instance is kept for incremental exports (``since``); never
     # shorter than what an existing export still needs (exports/tombstones.py).
     tombstone_days: int = 30
@@ -70,6 +73,8 @@ class Settings:
     def __post_init__(self) -> None:
         if self.tombstone_days < 1:
             raise ValueError(f"OPENCORTEX_TOMBSTONE_DAYS must be at least 1, got {self.tombstone_days}")
+        if self.export_processes < 1:
+            raise ValueError(f"OPENCORTEX_EXPORT_PROCESSES must be at least 1, got {self.export_processes}")
         if self.public_url:
             check_public_url(self.public_url)
         if self.log_format not in LOG_FORMATS:

@@ -19,6 +19,11 @@ go by the central directory (Python's zipfile, Info-ZIP, 7-Zip, Windows, macOS) 
 reader that only walks local headers, like Java's ``ZipInputStream``, cannot find their end.
 
 Deflate comes from ``deflate.py``: ISA-L level 1 by default (see there and ``docs/exports.md``).
+
+A deflated entry can also take pieces deflated elsewhere (``ZipEntryWriter.append_deflated``: the
+shards of a sharded export, each deflated in its own process): they are copied as they are, their
+CRC-32s combined into the entry's (``crc_combine``), and inflated only to hash them, since the
+manifest lists the SHA-256 of the uncompressed entry.
 """
 
 from __future__ import annotations
@@ -26,13 +31,14 @@ from __future__ import annotations
 import hashlib
 import re
 import struct
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
 from opencortex.clock import utcnow
-from opencortex.exports.deflate import DEFAULT_LEVEL, Compressor, compressor_factory, crc32
+from opencortex.exports.crc_combine import crc32_combine
+from opencortex.exports.deflate import DEFAULT_LEVEL, Compressor, compressor_factory, crc32, end_segment, inflate
 
 _ZIP64_LIMIT = 0xFFFFFFFF  # a size or offset at or above this needs ZIP64 fields
 _COUNT_LIMIT = 0xFFFF
@@ -135,6 +141,45 @@ class ZipEntryWriter:
                 return
         self._compressed += len(data)
         self._archive._emit(data)
+
+    def append_deflated(self, chunks: Iterable[bytes], *, size: int, crc: int) -> None:
+        """Append a raw deflate piece made elsewhere, whose content is ``size`` bytes with CRC-32
+        ``crc``: deflated by a fresh compressor and ended with ``deflate.end_segment`` (on a byte
+        boundary, no final block). Its bytes go into the entry as they are; they are inflated on
+        the way to hash them (SHA-256) and to check ``size`` and ``crc``, so a piece that is not
+        what it claims raises ``ValueError`` instead of making an entry that fails to unzip."""
+        if self._closed:
+            raise ValueError(f"zip entry {self.name!r} is closed")
+        compressor = self._compressor
+        if compressor is None:
+            raise ValueError(f"zip entry {self.name!r} is stored: it cannot take deflated pieces")
+        # What this entry compressed itself ends on a byte boundary; after the piece a fresh
+        # compressor starts, whose window cannot refer back into bytes it did not write.
+        self._emit_compressed(end_segment(compressor))
+        self._compressor = self._archive._new_compressor()
+        piece_size = 0
+        piece_crc = 0
+        sha256 = self._sha256
+
+        def copied() -> Iterator[bytes]:
+            for chunk in chunks:
+                self._emit_compressed(chunk)
+                yield chunk
+
+        for plain in inflate(copied()):
+            piece_size += len(plain)
+            piece_crc = crc32(plain, piece_crc)
+            sha256.update(plain)
+        if piece_size != size or piece_crc != crc & 0xFFFFFFFF:
+            raise ValueError(f"a deflated piece of zip entry {self.name!r} holds {piece_size} bytes with "
+                             f"CRC-32 {piece_crc:08x}, not the {size} bytes with CRC-32 {crc:08x} it claims")
+        self._crc = crc32_combine(self._crc, crc, size)
+        self._size += size
+
+    def _emit_compressed(self, data: bytes) -> None:
+        if data:
+            self._compressed += len(data)
+            self._archive._emit(data)
 
     def close(self) -> EntryInfo:
         if self._closed:

@@ -47,6 +47,7 @@ from opencortex.exports.manifest import (
 from opencortex.exports.naming import MANIFEST_NAME, data_entry_name
 from opencortex.exports.output import archive_key, output_prefix, remove_earlier_attempts
 from opencortex.exports.relaxed_gc import relaxed_gc
+from opencortex.exports.sharding import write_sharded_data
 from opencortex.exports.sources import ExportSource, open_source
 from opencortex.files import EncryptedWriter, StoredObject
 from opencortex.model.properties.file import READY as FACET_READY
@@ -163,6 +164,9 @@ class ExportRun:
 
     def write_data(self, source: ExportSource, zip_writer: ZipStreamWriter) -> FormatWriter:
         """The data entry (or its parts), batch by batch; returns the (closed) format writer."""
+        sharded = write_sharded_data(self, source, zip_writer)  # a large export, read by several processes
+        if sharded is not None:
+            return sharded
         export_format = self.parameters.format
         formatter = export_format.open_writer(self.parameters.format_options, None, self.format_context(source))
         collector, progress, deidentifier = self.collector, self.progress, self.deidentifier

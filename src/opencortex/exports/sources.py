@@ -137,10 +137,14 @@ class InstanceSource:
         self.dialect = dialect
         self.changes = changes
         self._changed = None if changes is None else changes.documents_condition(dialect)
+        self._after: str | None = None  # a shard's start (``within``)
         self._describe: DescribeColumn | None = None
 
     def total(self) -> int:
-        return self.instances.count(self.where, also=self._changed)
+        also = self._changed
+        if self._after is not None:
+            also = documents.c.id > self._after if also is None else sa.and_(also, documents.c.id > self._after)
+        return self.instances.count(self.where, also=also)
 
     @property
     def also(self) -> Any:
@@ -150,13 +154,12 @@ class InstanceSource:
 
     def within(self, after: str | None, upto: str | None) -> InstanceSource:
         """The same documents with ``after < _id <= upto`` only (None: that end open): one shard
-        of a sharded export (``exports.sharding``)."""
+        of a sharded export (``exports.sharding``). The scan starts after ``after`` (its keyset)."""
         shard = copy.copy(self)
-        bounds = [condition for condition in (self._changed,
-                                              None if after is None else documents.c.id > after,
-                                              None if upto is None else documents.c.id <= upto)
-                  if condition is not None]
-        shard._changed = sa.and_(*bounds) if bounds else None
+        if upto is not None:
+            shard._changed = documents.c.id <= upto if self._changed is None else sa.and_(self._changed,
+                                                                                          documents.c.id <= upto)
+        shard._after = after
         return shard
 
     @contextmanager
@@ -166,7 +169,7 @@ class InstanceSource:
         # formats that take encoded documents get them straight as bytes.
         splice = SplicePlan.build(plan, self.dialect)
         encode = encoded and splice is not None
-        scan = instances.scan_raw(self.where, BATCH_SIZE, also=self._changed)
+        scan = instances.scan_raw(self.where, BATCH_SIZE, also=self._changed, after=self._after)
         # On PostgreSQL the next batch is read (by the server, in another process) while this
         # one is encoded, unless encoding reads too. SQLite reads in this process: measured,
         # a reading thread only added contention for the GIL.

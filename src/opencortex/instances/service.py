@@ -158,9 +158,11 @@ class Instances:
             yield [to_row(raw) for raw in batch]
 
     def scan_raw(self, where: str | dict[str, Any] | None, batch_size: int = 1000, *,
-                 also: Any = None) -> Iterator[list[RawRow]]:
+                 also: Any = None, after: str | None = None) -> Iterator[list[RawRow]]:
         """``scan`` as driver tuples (``instances.raw_rows``): what exports read (``also``: a
-        further SQL condition, such as an incremental export's "changed after").
+        further SQL condition, such as an incremental export's "changed after"; ``after``: start
+        after this ``_id``, as the keyset does, never as a second lower bound, which SQLite would
+        seek by instead of the keyset's and so scan from it again for every batch).
 
         No OFFSET, no limit, one query per batch whatever the size of the set.
         """
@@ -168,7 +170,7 @@ class Instances:
         if also is not None:
             condition = sa.and_(condition, also)
         columns = raw_columns(self.dialect)
-        last: str | None = None
+        last: str | None = after
         while True:
             statement = sa.select(*columns).where(
                 documents.c.org_id == self.org_id, documents.c.object == self.definition.name, condition

@@ -187,6 +187,21 @@ class CsvWriter:
         if spill is not None:
             spill.close()
 
+    # A shard of a sharded export (``exports.sharding``): the header is the union of every
+    # shard's columns, so each shard lays its rows out under a header it did not make alone.
+
+    def seen_columns(self) -> list[str]:
+        """The columns of the documents written so far (what a shard adds to the shared header)."""
+        return list(self._tree.paths)
+
+    def finish_body(self, columns: list[str]) -> Iterator[bytes]:
+        """``finish()`` without the BOM and the header line: the rows alone, laid out under
+        ``columns``, which must hold every column of ``seen_columns()``; call once."""
+        try:
+            yield from self._body(columns, header=False)
+        finally:
+            self.close()
+
     # Parts (``maxEntryBytes``): each part has the header; rows can only be cut at the end, once
     # the header is known, so every row is spilled first and handed over by ``finish_records``.
 
@@ -260,10 +275,10 @@ class CsvWriter:
         columns, pick = sparse
         return [*columns, *pick(cells)]
 
-    def _body(self) -> Iterator[bytes]:
+    def _body(self, columns: list[str] | None = None, *, header: bool = True) -> Iterator[bytes]:
         names = self._tree.paths
-        self.columns = header_order(names)
-        if self.options.bom:
+        self.columns = header_order(names) if columns is None else columns
+        if header and self.options.bom:
             yield BOM
         if not self.records:
             return
@@ -271,8 +286,8 @@ class CsvWriter:
         # spill column number -> header position: one list lookup per cell in the loops below.
         placement = [position[name] for name in names]
         width = len(self.columns)
-        out = [(",".join(guard_text(name, self.options) for name in self.columns) + "\n").encode()]
-        size = len(out[0])
+        out = [(",".join(guard_text(name, self.options) for name in self.columns) + "\n").encode()] if header else []
+        size = len(out[0]) if out else 0
         pickers: dict[int, Any] = {}  # header width a batch was laid out for -> its cells in the final order
         spill = self._spill_file()
         spill.seek(0)
