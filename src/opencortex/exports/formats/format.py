@@ -211,3 +211,27 @@ def compact_encoded(raw: bytes) -> bytes:
     if b"\n" in raw or b"\r" in raw:
         return encode_document(orjson.loads(raw))
     return raw
+
+
+class EncodedRecords:
+    """What the JSON-document formats (NDJSON, JSON) share: a record count, and records encoded
+    one compact JSON document each, for parts (``maxEntryBytes``) and shards to join."""
+
+    def __init__(self) -> None:
+        self.records = 0
+
+    def close(self) -> None:
+        pass
+
+    def encode_documents(self, documents: Iterable[Mapping[str, Any]]) -> list[bytes]:
+        encoded = list(map(encode_document, documents))
+        self.records += len(encoded)
+        return encoded
+
+    def encode_encoded(self, documents: Iterable[bytes], *, single_line: bool = False) -> list[bytes]:
+        encoded = list(documents) if single_line else list(map(compact_encoded, documents))
+        self.records += len(encoded)
+        return encoded
+
+    def finish_records(self) -> Iterator[list[bytes]]:
+        return iter(())

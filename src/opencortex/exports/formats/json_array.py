@@ -8,6 +8,7 @@ from typing import Any
 
 from opencortex.exports.counting import JsonArrayCounter
 from opencortex.exports.formats.format import (
+    EncodedRecords,
     ExportFormat,
     FormatContext,
     FormatWriter,
@@ -18,12 +19,9 @@ from opencortex.exports.formats.format import (
 MEDIA_TYPE = "application/json"
 
 
-class JsonArrayWriter:
+class JsonArrayWriter(EncodedRecords):
     media_type = MEDIA_TYPE
     extension = "json"
-
-    def __init__(self) -> None:
-        self.records = 0
 
     def begin(self) -> bytes:
         # The opening bracket waits for the first document: an empty export is "[]", not "[\n".
@@ -38,9 +36,6 @@ class JsonArrayWriter:
     def finish(self) -> Iterator[bytes]:
         yield b"\n]" if self.records else b"[]"
 
-    def close(self) -> None:
-        pass
-
     # Parts (``maxEntryBytes``): each part is a file of the format on its own.
 
     separator = b",\n"
@@ -53,19 +48,6 @@ class JsonArrayWriter:
 
     def empty(self) -> bytes:
         return b"[]"
-
-    def encode_documents(self, documents: Iterable[Mapping[str, Any]]) -> list[bytes]:
-        encoded = list(map(encode_document, documents))
-        self.records += len(encoded)
-        return encoded
-
-    def encode_encoded(self, documents: Iterable[bytes], *, single_line: bool = False) -> list[bytes]:
-        encoded = list(documents) if single_line else list(map(compact_encoded, documents))
-        self.records += len(encoded)
-        return encoded
-
-    def finish_records(self) -> Iterator[list[bytes]]:
-        return iter(())
 
     def _elements(self, encoded: list[bytes]) -> bytes:
         if not encoded:

@@ -8,6 +8,7 @@ from typing import Any
 
 from opencortex.exports.counting import NdjsonCounter
 from opencortex.exports.formats.format import (
+    EncodedRecords,
     ExportFormat,
     FormatContext,
     FormatWriter,
@@ -18,12 +19,9 @@ from opencortex.exports.formats.format import (
 MEDIA_TYPE = "application/x-ndjson"
 
 
-class NdjsonWriter:
+class NdjsonWriter(EncodedRecords):
     media_type = MEDIA_TYPE
     extension = "ndjson"
-
-    def __init__(self) -> None:
-        self.records = 0
 
     def begin(self) -> bytes:
         return b""
@@ -38,9 +36,6 @@ class NdjsonWriter:
         # Cortex writes the separator *between* documents, so there is nothing left to close.
         return iter(())
 
-    def close(self) -> None:
-        pass
-
     # Parts (``maxEntryBytes``): each part is a file of the format on its own.
 
     separator = b"\n"
@@ -53,19 +48,6 @@ class NdjsonWriter:
 
     def empty(self) -> bytes:
         return b""
-
-    def encode_documents(self, documents: Iterable[Mapping[str, Any]]) -> list[bytes]:
-        encoded = list(map(encode_document, documents))
-        self.records += len(encoded)
-        return encoded
-
-    def encode_encoded(self, documents: Iterable[bytes], *, single_line: bool = False) -> list[bytes]:
-        encoded = list(documents) if single_line else list(map(compact_encoded, documents))
-        self.records += len(encoded)
-        return encoded
-
-    def finish_records(self) -> Iterator[list[bytes]]:
-        return iter(())
 
     def _lines(self, encoded: list[bytes]) -> bytes:
         if not encoded:
