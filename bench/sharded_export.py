@@ -52,6 +52,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--threshold", type=int, help="the sharding threshold (default: the server's, 100000)")
     parser.add_argument("--workdir", type=Path, help="data folder (default .cache/bench/<db>-<docs>)")
     parser.add_argument("--keep", action="store_true", help="keep the data set for later runs")
+    parser.add_argument("--cold", action="store_true",
+                        help="start the shard processes' fork server with the export, as a worker's first sharded "
+                             "export does if it started less than a second before (default: already running, as in "
+                             "a worker that has been up for a second)")
     # The worker, in a process of its own (what the benchmark starts for each export).
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--data-dir", type=Path, help=argparse.SUPPRESS)
@@ -79,7 +83,7 @@ def run_worker(args: argparse.Namespace) -> int:
     import orjson
 
     from bench.worker_once import _cpu, _status
-    from opencortex.exports import sharding
+    from opencortex.exports import shard_pool, sharding
     from opencortex.exports.worker import ExportWorker
     from opencortex.runtime import Runtime
     from opencortex.settings import Settings
@@ -90,6 +94,8 @@ def run_worker(args: argparse.Namespace) -> int:
     runtime = Runtime.open(settings, migrate=False)
     try:
         worker = ExportWorker(runtime, concurrency=1)
+        if args.processes > 1 and not args.cold:
+            shard_pool.warm_up(wait=True)  # what ExportWorker.start begins
         with contextlib.suppress(OSError):
             Path("/proc/self/clear_refs").write_text("5")  # reset VmHWM to the current RSS
         before = _status("VmRSS")
@@ -158,6 +164,8 @@ def export_once(runtime: Any, data: Any, client: Any, body: dict[str, Any], proc
                "--database-url", data.database_url, "--processes", str(processes)]
     if args.threshold is not None:
         command += ["--threshold", str(args.threshold)]
+    if args.cold:
+        command.append("--cold")
     child = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False)
     if child.returncode != 0:
         raise RuntimeError(f"the worker failed:\n{child.stderr[-3000:]}")
@@ -174,14 +182,17 @@ def export_once(runtime: Any, data: Any, client: Any, body: dict[str, Any], proc
         raise RuntimeError(f"exported {docs} documents (manifest: {entry['records']}), expected {data.docs}")
     events = {event["name"]: event["event"] for event in row["events"]}
     shards = events.get("shards.completed", {}).get("processes", [])
+    split = events.get("shards.completed", {}).get("split")
     if processes > 1 and len(shards) != processes:
         raise RuntimeError(f"expected {processes} shards, the export's events say {events}")
     client.request("DELETE", f"exports/{export_id}")
     run = {"seconds": seconds, "docs": docs, "bytes": entry["size"], "sha256": entry["sha256"],
-           "worker_cpu": worker["cpu"], "worker_peak_rss": worker["peak_rss"], "shards": shards}
+           "worker_cpu": worker["cpu"], "worker_peak_rss": worker["peak_rss"], "shards": shards, "split": split}
     say(f"  {label}, {processes} process{'es' if processes > 1 else ''}: {docs:,} docs in {seconds:.2f} s "
         f"({docs / seconds:,.0f} docs/s), worker peak RSS {worker['peak_rss'] / 2**20:,.0f} MiB"
         + f", worker CPU {worker['cpu']:.2f} s"
+        + (f", split at range {split}, worker joined {shards[0]['joinSeconds']:.2f} s and waited "
+           f"{shards[0]['waitSeconds']:.2f} s" if shards else "")
         + "".join(f"; process {n}: {shard['docs']:,} docs, {shard['ranges']} ranges in {shard.get('seconds', 0):.2f} s "
                   f"({shard.get('cpuSeconds', 0):.2f} CPU-s), {shard.get('peakRss', 0) / 2**20:,.0f} MiB"
                   for n, shard in enumerate(shards)))

@@ -11,6 +11,8 @@ import multiprocessing
 import os
 import re
 import signal
+import subprocess
+import sys
 import time
 import tracemalloc
 import zipfile
@@ -53,8 +55,8 @@ def load_patients(platform: OrgFixture, count: int) -> None:
 @pytest.fixture
 def small_shards(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(sharding, "SHARD_THRESHOLD", 50)
-    monkeypatch.setattr(sources, "BATCH_SIZE", 10)  # several batches in every range
-    monkeypatch.setattr(sharding, "PIECE_BYTES", 2000)  # and several pieces in each
+    monkeypatch.setattr(sources, "BATCH_SIZE", 3)  # several batches in every range
+    monkeypatch.setattr(sharding, "PIECE_BYTES", 100)  # and several pieces in each
     # With this little data the worker would read every range before a shard process has
     # started: it waits until each (that can read its snapshot) has taken one.
     read_own = sharding.ShardedData.read_own
@@ -140,12 +142,12 @@ def test_a_sharded_archive_holds_the_same_bytes_as_one_process(study: OrgFixture
     single_row, single = export_with_worker(study, tmp_path, body, 1)
     sharded_row, sharded = export_with_worker(study, tmp_path, body, 3)
     assert "cursor.sharded" not in event_names(single_row)
-    assert sharded_event(sharded_row, "cursor.sharded") | {"at": None} == {"shards": 12, "processes": 3, "at": None}
+    assert sharded_event(sharded_row, "cursor.sharded") | {"at": None} == {"shards": 48, "processes": 3, "at": None}
     processes = sharded_event(sharded_row, "shards.completed")["processes"]
     assert len(processes) == 3 and all(process["docs"] > 0 for process in processes)
     if body["format"] != CSV:  # (a range's CSV rows come out in chunks of 256 KiB: here one each)
         assert all(process["pieces"] > process["ranges"] for process in processes[1:])  # joined piece by piece
-    assert sum(process["ranges"] for process in processes) == 12
+    assert sum(process["ranges"] for process in processes) == 48
     assert sum(process["docs"] for process in processes) == sharded_row["stats"]["docs"]["count"]
     assert sharded_row["stats"] == single_row["stats"] and single_row["stats"]["docs"]["count"] > 20
     assert entries_of(sharded) == entries_of(single)  # the data entry (and CSV's dictionary), byte for byte
@@ -334,3 +336,29 @@ def test_the_processes_setting_defaults_to_the_cpu_count_and_refuses_zero() -> N
         Settings.from_env({"OPENCORTEX_EXPORT_PROCESSES": "0"})
     with pytest.raises(ValueError, match="must be an integer"):
         Settings.from_env({"OPENCORTEX_EXPORT_PROCESSES": "many"})
+
+
+@pytest.mark.parametrize("processes", [1, 2])
+def test_a_worker_that_may_shard_starts_the_fork_server_as_it_starts(platform: OrgFixture,
+                                                                     monkeypatch: pytest.MonkeyPatch,
+                                                                     processes: int) -> None:
+    warmed: list[bool] = []
+    monkeypatch.setattr(shard_pool, "warm_up", lambda: warmed.append(True))
+    use_processes(platform, processes)
+    worker = ExportWorker(platform.runtime, concurrency=1, poll_seconds=0.05)
+    worker.start()
+    worker.stop()
+    assert warmed == ([True] if processes > 1 else [])
+
+
+def test_warming_up_leaves_a_fork_server_with_the_shard_module_loaded() -> None:
+    # In a fresh interpreter: this one's fork server may be running already.
+    script = ("import multiprocessing, pathlib, sys\n"
+              "from opencortex.exports import shard_pool\n"
+              "shard_pool.warm_up(wait=True)\n"
+              "from multiprocessing import forkserver\n"
+              "pid = forkserver._forkserver._forkserver_pid\n"
+              "print(pid, 'opencortex.exports.shard_process' in pathlib.Path(f'/proc/{pid}/cmdline').read_text())\n")
+    child = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=True)
+    pid, preloaded = child.stdout.split()
+    assert int(pid) > 0 and preloaded == "True", child.stdout

@@ -233,7 +233,9 @@ class ShardRun:
                     writer.close()
             if spilled:
                 header = self.header([writer for _, writer in spilled])
-                for shard_range, writer in spilled:
+                # In _id order, the order the worker joins them in (those taken below the split
+                # came last).
+                for shard_range, writer in sorted(spilled, key=lambda spill: spill[0].index):
                     with self.pieces_of(shard_range) as pieces:
                         for chunk in writer.finish_body(header):
                             pieces.write(chunk)

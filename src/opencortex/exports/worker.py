@@ -19,6 +19,7 @@ from sqlalchemy.exc import DBAPIError
 
 from opencortex import faults
 from opencortex.clock import utcnow
+from opencortex.exports import shard_pool
 from opencortex.exports.after_script import log_export_failure, run_after_script
 from opencortex.exports.jobs import ExportJob, ExportState, new_event
 from opencortex.exports.lifecycle_log import duration_ms, export_event
@@ -85,6 +86,8 @@ class ExportWorker:
     def start(self) -> None:
         if self.listener is not None:
             self.listener.start()
+        if self.runtime.settings.export_processes > 1:
+            self._warm_up_shards()
         for index in range(self.concurrency):
             thread = threading.Thread(target=self._loop, name=f"export-worker-{index}", daemon=True)
             thread.start()
@@ -97,6 +100,15 @@ class ExportWorker:
             thread.join(timeout)
         if self.listener is not None:
             self.listener.join(timeout)
+
+    @staticmethod
+    def _warm_up_shards() -> None:
+        """The fork server of shard processes, started now rather than by the first sharded export
+        (which would wait about a second for it)."""
+        try:
+            shard_pool.warm_up()
+        except Exception:  # that export then starts it, or reads every range itself
+            log.exception("starting the fork server of export shard processes failed")
 
     def idle_seconds(self) -> float:
         """How long an idle thread waits for a ring before it polls the queue again."""
