@@ -1,5 +1,6 @@
 """What the recovery tests share: exports of a small study, a worker killed mid-write (its partial
-archive left in the local store by a process that died), and ages and leases set by hand."""
+archive left in the store, local folder or S3, by a process that died), and ages and leases set by
+hand."""
 
 from __future__ import annotations
 
@@ -53,17 +54,28 @@ def local_store(runtime: Runtime) -> LocalFileStore:
     return backend
 
 
+def on_local_folder(runtime: Runtime) -> bool:
+    return isinstance(runtime.file_store.backend, LocalFileStore)
+
+
 def killed_write(runtime: Runtime, key: str, size: int = 200_000) -> None:
     """A writer in another process that dies mid-write under ``key`` (an export worker killed while
-    streaming its archive): no commit, no abort, no clean-up; its lock dies with it."""
-    child = textwrap.dedent(f"""
+    streaming its archive): no commit, no abort, no clean-up; on the local folder its lock dies
+    with it, on S3 its multipart upload stays, with one part up (what makes it a partial there)."""
+    if on_local_folder(runtime):
+        opening = f"LocalFileStore(Path({str(local_store(runtime).root)!r}))"
+        imports = "from pathlib import Path\nfrom opencortex.files import LocalFileStore"
+    else:
+        size = max(size, runtime.settings.s3_part_size + 1000)
+        opening = "open_s3_store(Settings.from_env())"  # the test's store, from its OPENCORTEX_* variables
+        imports = "from opencortex.files.s3 import open_s3_store\nfrom opencortex.settings import Settings"
+    child = textwrap.dedent("""
         import os
-        from pathlib import Path
-        from opencortex.files import LocalFileStore
-        writer = LocalFileStore(Path({str(local_store(runtime).root)!r})).open_writer({key!r})
-        writer.write(os.urandom({size}))  # more than a buffer: it reaches the file at once
+        {imports}
+        writer = {opening}.open_writer({key!r})
+        writer.write(os.urandom({size}))  # more than a buffer (or a part): it reaches the store at once
         os._exit(9)
-    """)
+    """).format(imports=imports, opening=opening, key=key, size=size)
     subprocess.run([sys.executable, "-c", child], check=False, timeout=60)
 
 
@@ -80,9 +92,18 @@ def age_partials(runtime: Runtime, seconds: float, prefix: str = "") -> None:
 
 
 def folders(runtime: Runtime, prefix: str) -> list[str]:
-    """What is left on disk under a key prefix (files, temporary files and folders)."""
-    top: Path = local_store(runtime).root.joinpath(*filter(None, prefix.split("/")))
-    return sorted(str(path.relative_to(top)) for path in top.rglob("*")) if top.exists() else []
+    """What is left under a key prefix: on the local folder its files, temporary files and
+    folders; on S3 its objects and unfinished uploads, with the folders their keys imply."""
+    if on_local_folder(runtime):
+        top: Path = local_store(runtime).root.joinpath(*filter(None, prefix.split("/")))
+        return sorted(str(path.relative_to(top)) for path in top.rglob("*")) if top.exists() else []
+    store = runtime.file_store
+    keys = [*store.list_keys(prefix), *(partial.key for partial in store.list_partials(prefix))]
+    left: set[str] = set()
+    for key in keys:
+        parts = key.removeprefix(prefix).split("/")
+        left.update("/".join(parts[:end]) for end in range(1, len(parts) + 1))
+    return sorted(left)
 
 
 def export_row(runtime: Runtime, export_id: str) -> dict[str, Any]:

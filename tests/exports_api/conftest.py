@@ -33,8 +33,7 @@ def file_storage(request: pytest.FixtureRequest) -> dict[str, Any]:
 def runs_on_s3(item: pytest.Item, database: str) -> bool:
     if item.path.name == "test_s3_exports.py":
         return True
-    return (item.path.name == "test_exports.py" and database == "sqlite" and "worker" in item.fixturenames
-            and getattr(item, "originalname", item.name) not in LOCAL_ONLY)
+    return database == "sqlite" and getattr(item, "originalname", item.name) not in LOCAL_ONLY
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -137,7 +137,7 @@ S3_MODULES = frozenset({"test_uploads.py", "test_downloads.py", "test_storage.py
 
 
 def runs_on_s3(item: pytest.Item, database: str) -> bool:
-    return item.path.name in S3_MODULES and database == "sqlite"
+    return item.path.name != "test_large.py" and database == "sqlite"
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
