@@ -1,10 +1,8 @@
 """Fixtures for exports through the API: a study of 40 patients, a worker, downloads.
 
-The tests run on the local folder on both databases. On S3 (the run's moto server) run the tests
-of ``test_exports.py`` that run exports (they take the ``worker``), on SQLite, and all of
-``test_s3_exports.py`` (which looks into the bucket where other tests look into the data folder),
-on both databases: the file store is the same code whatever the suite, and running every export
-test again on S3 would add minutes to the run for no new path through the store.
+The tests run on the local folder on both databases, and on S3 (the run's moto server) on SQLite:
+every test but those that look into the local data folder (``LOCAL_ONLY``), whose S3 twins are in
+``test_s3_exports.py``, which runs on both databases.
 """
 
 from __future__ import annotations

@@ -57,21 +57,29 @@ def test_good_keys_are_accepted(key: str) -> None:
 
 @pytest.mark.parametrize("operation", OPERATIONS)
 @pytest.mark.parametrize("key", ["../escaped", "/etc/passwd", "", "a\x00b", "a/../../escaped"])
-@pytest.mark.parametrize("which", ["local", "encrypted"])
+@pytest.mark.parametrize("which", ["local", "encrypted", "s3"])
 def test_every_operation_rejects_bad_keys_without_touching_disk(
-    which: str, key: str, operation: str, backend: LocalFileStore, store: EncryptedFileStore, tmp_path: Path
+    which: str, key: str, operation: str, backend: LocalFileStore, store: EncryptedFileStore, tmp_path: Path,
+    request: pytest.FixtureRequest,
 ) -> None:
-    target = backend if which == "local" else store
+    target = {"local": lambda: backend, "encrypted": lambda: store,
+              "s3": lambda: request.getfixturevalue("s3_backend")}[which]()
     before = sorted(path.relative_to(tmp_path) for path in tmp_path.rglob("*"))
     with pytest.raises(Fault) as raised:
         OPERATIONS[operation](target, key)
     assert raised.value.err_code == "cortex.invalidArgument.fileKey"
     assert sorted(path.relative_to(tmp_path) for path in tmp_path.rglob("*")) == before
     assert not (tmp_path / "escaped").exists()
+    if which == "s3":  # nor the bucket
+        assert list(target.list_keys()) == [] and list(target.list_partials()) == []
 
 
 @pytest.mark.parametrize("prefix", ["../", "/etc", "a//", ".", "a\x00"])
-def test_listing_rejects_bad_prefixes(backend: LocalFileStore, prefix: str) -> None:
-    with pytest.raises(Fault) as raised:
-        list(backend.list_keys(prefix))
-    assert raised.value.err_code == "cortex.invalidArgument.fileKey"
+@pytest.mark.parametrize("which", ["local", "s3"])
+def test_listing_rejects_bad_prefixes(backend: LocalFileStore, prefix: str, which: str,
+                                      request: pytest.FixtureRequest) -> None:
+    target = backend if which == "local" else request.getfixturevalue("s3_backend")
+    for listing in (target.list_keys, target.list_partials):
+        with pytest.raises(Fault) as raised:
+            list(listing(prefix))
+        assert raised.value.err_code == "cortex.invalidArgument.fileKey"

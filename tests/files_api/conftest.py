@@ -1,7 +1,8 @@
 """Fixtures for files through the API: an object with File properties, and clients for two roles.
 
-Every test here runs on the local folder, on both databases; those of ``S3_MODULES`` on S3 (the
-run's moto server) too, on SQLite (``deselect_s3_runs``).
+Every test here runs on the local folder, on both databases, and on S3 (the run's moto server),
+on SQLite (``deselect_s3_runs``), but the 200 MiB round trip over HTTP, which stays on the local
+folder: tests/files/test_s3_large.py holds S3's memory to flat, measured without HTTP around it.
 """
 
 from __future__ import annotations
@@ -128,12 +129,6 @@ def upload_token(upload_url: str) -> str:
 @pytest.fixture(params=["local", "s3"])
 def file_storage(request: pytest.FixtureRequest) -> dict[str, Any]:
     return storage_settings(request)
-
-
-# Uploads, downloads (Range, integrity) and the storage accounting on S3; signed links and the
-# demo images are the same whatever the store. The 200 MiB round trip over HTTP stays on the local
-# folder: tests/files/test_s3_large.py holds S3's memory to flat, measured without HTTP around it.
-S3_MODULES = frozenset({"test_uploads.py", "test_downloads.py", "test_storage.py"})
 
 
 def runs_on_s3(item: pytest.Item, database: str) -> bool:

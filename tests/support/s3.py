@@ -200,8 +200,9 @@ def deselect_s3_runs(config: Any, items: list[Any], directory: Path, runs_on_s3:
     """Leave out the S3 runs, among the tests under ``directory``, that ``runs_on_s3(item,
     database)`` does not want (``database``: ``"sqlite"`` or ``"postgresql"``).
 
-    Every test of a suite could run on S3; a suite runs there the part that exercises the store
-    (the store and the database are independent, so mostly on SQLite), to keep the run short.
+    The files and exports suites run every test on S3 on SQLite (the store and the database are
+    independent: running each on S3 twice, once per database, would add minutes for no new path
+    through the store), but those that look into the local folder itself.
     (Hooks of a conftest see every collected item, hence ``directory``.)"""
     selected, deselected = [], []
     for item in items:
