@@ -19,7 +19,7 @@ from opencortex.instances.raw_rows import raw_columns, to_row
 from opencortex.instances.selection import parse_selection
 from opencortex.instances.serialise import DocumentPlan
 from opencortex.instances.service import Instances
-from opencortex.instances.splice import SplicePlan, _ExpandingText
+from opencortex.instances.splice import SplicePlan
 from opencortex.model.accounts import create_account
 from opencortex.model.objects import get_object, update_object
 from opencortex.store.tables import documents
@@ -144,11 +144,6 @@ def test_included_optional_property(platform, study_rows):
         assert splice._encode(updated, [], False) is not None
 
 
-EXPANDED_SPLICED = 14
-"""Rows whose stored text is spliced around their expanded c_site on SQLite: the 18 that hold one,
-but those the fixture made need a re-encode (out of order, an unknown key, elements to rebuild)."""
-
-
 def test_expanded_references_match(platform, study_rows):
     with platform.runtime.database.connect() as connection, connection.begin():
         org_id = platform.org["id"]
@@ -163,9 +158,6 @@ def test_expanded_references_match(platform, study_rows):
         encoded = splice.encode_rows(rows, instances.load_expanded)
         sites = [orjson.loads(line).get("c_site") for line in encoded]
         assert sum(isinstance(site, dict) and "c_name" in site for site in sites) == 18  # every stored c_site
-        # On SQLite the stored text is spliced around the expanded site (not re-encoded whole).
-        expanding = [row for row in rows if isinstance(splice._encode(row, [], False), _ExpandingText)]
-        assert len(expanding) == (EXPANDED_SPLICED if dialect == "sqlite" else 0)
 
 
 def test_plans_that_never_splice(platform, study_rows):

@@ -8,10 +8,7 @@ columns (``instances.system_properties``) and then, per row, does the least that
 ``orjson.dumps(plan.serialise_rows(...))``:
 
 - **splice** (SQLite only): the stored JSON text is appended as it is. SQLite keeps the text
-  ``orjson`` wrote (``store.database``); PostgreSQL's jsonb reorders keys and adds spaces. A
-  single Reference's id in it is replaced by ``{"_id":…,"object":…}``, or, expanded, by the
-  document it names, encoded once per batch (``expand`` of a reference every row holds was
-  dominated by re-encoding the whole body around it).
+  ``orjson`` wrote (``store.database``); PostgreSQL's jsonb reorders keys and adds spaces.
 - **re-encode**: the parsed body is fixed up and encoded once: top-level keys put in the plan's
   order (dropping those it has no property for, such as an ``optional`` one not included, as the
   ordinary serialiser does), Document values rebuilt in their sub-properties' order when they are
@@ -63,8 +60,7 @@ class _Shapes:
     nothing unknown, rewritten or expanded), whether the keys are in the plan's order with nothing
     unknown, the Document values to check (with their element shapes), the References to rewrite
     or expand, and, when the only changes are single References, how to make them in the text:
-    ``(name, '"name":', source object as JSON)`` to rewrite one, ``(name, '"name":', None)`` to
-    expand one. For a Document element it is whether
+    ``(name, '"name":', source object as JSON)``. For a Document element it is whether
     the element is already as shown: ``_id`` first, then sub-properties in order, nothing else.
     """
 
@@ -107,11 +103,10 @@ class _Shapes:
                 needs.append((key, _EXPAND))
         substitutions = None
         if in_order and all(need == _CHECK or need == _REWRITE and not self.rewritten[key].array
-                            or need == _EXPAND and not self.expanded[key].prop.array for key, need in needs):
-            substitutions = tuple(
-                (key, orjson.dumps(key).decode() + ":",
-                 None if need == _EXPAND else orjson.dumps(self.rewritten[key].option("sourceObject")).decode())
-                for key, need in needs if need != _CHECK)
+                            for key, need in needs):
+            substitutions = tuple((key, orjson.dumps(key).decode() + ":",
+                                   orjson.dumps(self.rewritten[key].option("sourceObject")).decode())
+                                  for key, need in needs if need == _REWRITE)
         checks = tuple((key, self.nested[key]) for key, need in needs if need == _CHECK)
         changes = tuple((key, need) for key, need in needs if need != _CHECK)
         return in_order and not changes, in_order, checks, changes, substitutions
@@ -218,27 +213,12 @@ class SplicePlan:
         elif None not in out:
             return out
         documents = self._ordinary(rows, out, loader)
-        expanded: dict[tuple[str, str], str] = {}
         for index, item in enumerate(out):
             if item is None:
                 out[index] = orjson.dumps(next(documents), option=_JSON_OPTIONS)
             elif type(item) is tuple:
                 out[index] = _joined(*item)
-            elif type(item) is _ExpandingText:
-                out[index] = item.encoded(expanded)
         return out
-
-    def _expanding_text(self, text: str, expansions: tuple[tuple[str, str, str], ...],
-                        pending: list[PendingExpansion]) -> _ExpandingText:
-        """``text`` to expand once the batch's expansions are loaded: each reference shown as
-        ``{_id, object}`` until then (what stays when there is nothing to load it with), as the
-        re-encoded path shows it."""
-        loaded: dict[str, Any] = {}
-        for name, _, identifier in expansions:
-            plan = self.shapes.expanded[name]
-            loaded[name] = plan.prop.serialise(identifier)
-            pending.append(PendingExpansion(plan, loaded, name, [identifier], False))
-        return _ExpandingText(text, expansions, loaded)
 
     def documents(self, rows: list[RawRow], loader: ExpandLoader | None = None) -> list[dict[str, Any]]:
         """The rows' documents, as ``plan.serialise_rows`` gives them (for writers that need
@@ -258,10 +238,9 @@ class SplicePlan:
         return iter(self.plan.serialise_rows([to_row(row) for row in ordinary], loader))
 
     def _encode(self, row: RawRow, pending: list[PendingExpansion],
-                as_document: bool) -> bytes | tuple[str, dict[str, Any]] | _ExpandingText | dict[str, Any] | None:
+                as_document: bool) -> bytes | tuple[str, dict[str, Any]] | dict[str, Any] | None:
         """The row's document: encoded (bytes; or, while its expansions are pending, the system
-        text and the body, or the text to expand), or ``as_document``, a dict; None for the
-        ordinary path."""
+        text and the body), or ``as_document``, a dict; None for the ordinary path."""
         access = self._access
         if access is None:
             access = self.plan.access_for(row[OWNER], row[ACL])
@@ -306,16 +285,13 @@ class SplicePlan:
                 return None
             head = text
             if self._splice_text and not rebuilt and (spliceable or substitutions is not None):
-                shown, expansions = (stored, ()) if spliceable else _substituted(stored, body, substitutions)
+                shown = stored if spliceable else _substituted(stored, body, substitutions)
                 # orjson never writes a raw line break; text that has one is re-encoded, so that
                 # every output is one line (``write_encoded(single_line=True)``).
                 if shown is not None and "\n" not in shown and "\r" not in shown:
-                    # The stored text is (now) what the reader would get, once expanded.
+                    # The stored text is (now) what the reader would get.
                     self.spliced += 1
-                    text = head + ("," + shown[1:] if len(shown) > 2 else "}")
-                    if not expansions:
-                        return text.encode()
-                    return self._expanding_text(text, expansions, pending)
+                    return (head + ("," + shown[1:] if len(shown) > 2 else "}")).encode()
             if not owned or not in_order:
                 # In the plan's order, without unknown keys (and never the driver's own dict).
                 body = {name: body[name] for name in shapes.names if name in body}
@@ -338,12 +314,9 @@ class SplicePlan:
         return (head, body) if expanding else _joined(head, body)
 
 
-def _substituted(text: str, body: dict[str, Any], substitutions: tuple[tuple[str, str, str | None], ...]
-                 ) -> tuple[str | None, tuple[tuple[str, str, str], ...]]:
-    """The stored text with each single Reference to rewrite written as ``{"_id":…,"object":…}``,
-    and the ``(name, '"name":', id)`` of those to expand (still ids in the text); the text is None
-    when that cannot be done safely (then the body is re-encoded)."""
-    expansions: list[tuple[str, str, str]] = []
+def _substituted(text: str, body: dict[str, Any], substitutions: tuple[tuple[str, str, str], ...]) -> str | None:
+    """The stored text with each single Reference's id written as ``{"_id":…,"object":…}``, or
+    None when that cannot be done safely (then the body is re-encoded)."""
     for name, key, source in substitutions:
         value = body[name]
         if value is None:
@@ -351,42 +324,12 @@ def _substituted(text: str, body: dict[str, Any], substitutions: tuple[tuple[str
         # The key occurs exactly once, so it is the top-level one, followed by its value (the
         # substring cannot occur inside a string value: its quotes would be escaped).
         if type(value) is not str or not is_plain(value) or text.count(key) != 1:
-            return None, ()
-        stored = f'{key}"{value}"'
-        if source is None:
-            if stored not in text:
-                return None, ()
-            expansions.append((name, key, value))
-            continue
-        replaced = text.replace(stored, f'{key}{{"_id":"{value}","object":{source}}}', 1)
+            return None
+        replaced = text.replace(f'{key}"{value}"', f'{key}{{"_id":"{value}","object":{source}}}', 1)
         if len(replaced) == len(text):
-            return None, ()
+            return None
         text = replaced
-    return text, tuple(expansions)
-
-
-class _ExpandingText:
-    """A row's text whose single References to expand are still ids: each is written as the
-    document it names once the batch's expansions are loaded (``SplicePlan.encode_rows``)."""
-
-    __slots__ = ("expansions", "loaded", "text")
-
-    def __init__(self, text: str, expansions: tuple[tuple[str, str, str], ...], loaded: dict[str, Any]) -> None:
-        self.text = text
-        self.expansions = expansions
-        self.loaded = loaded
-        """Receives each expanded value, under its property's name (``PendingExpansion.target``)."""
-
-    def encoded(self, cache: dict[tuple[str, str], str]) -> bytes:
-        """The text, expanded; ``cache``: each ``(name, id)``'s value as JSON, for the batch
-        (the same id names the same loaded document throughout a batch)."""
-        text = self.text
-        for name, key, identifier in self.expansions:
-            value = cache.get((name, identifier))
-            if value is None:
-                value = cache[(name, identifier)] = orjson.dumps(self.loaded[name], option=_JSON_OPTIONS).decode()
-            text = text.replace(f'{key}"{identifier}"', key + value, 1)
-        return text.encode()
+    return text
 
 
 def _joined(head: str, body: dict[str, Any]) -> bytes:
