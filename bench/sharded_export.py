@@ -240,24 +240,36 @@ def summarise(key: str, label: str, single: list[dict[str, Any]], sharded: list[
 def project(row: dict[str, Any], docs: int, cores: int) -> float:
     """Seconds of the same export with ``cores`` processes, each on a core of its own, from this
     run's rates per CPU-second (the machine these ran on was shared, so wall-clock rates say
-    more about the other load than about the export).
+    more about the other load than about the export). It follows what the export does
+    (``exports.shard_pool.RangeClaims``): the worker reads the first ``W`` documents, the
+    ``cores - 1`` shard processes the rest from their measured start-up on, and the worker joins
+    what they read (copy, inflate, SHA-256: one process's work however many cores there are), at
+    its measured join rate; ``W`` is the best split, as the export places it.
 
-    Reading: the worker reads from the start, the shard processes from their measured start-up
-    on, each at its measured rate, and they take ranges until every document is read, so they
-    end together at ``t`` where ``t * own + (cores - 1) * (t - startup) * shard = docs``. Then
-    the worker joins what the shard processes read, at its join rate: the copy, inflate and
-    SHA-256 of their share is one process's work however many cores there are, and it is counted
-    whole, without the overlap the real run gets (pieces are joined while the last are written).
+    NDJSON and JSON join while the shard processes still read (their first ranges are done
+    first): the worker ends after its reading and its join, the shard processes after their
+    reading plus the join of their last range. CSV writes no row before every reader has read
+    all its ranges (the header is their columns' union), so there the join follows the reading.
     Plus the worker's fixed CPU outside reading and joining (claim, count, the range plan, the
-    manifest, the commit). It assumes the database serves every reader as fast as it served these:
-    on PostgreSQL the server's own work (not in these CPU times) then needs cores of its own."""
+    manifest, the commit; for CSV also laying out its own rows). It assumes the database serves
+    every reader as fast as it served these: on PostgreSQL the server's own work (not in these
+    CPU times) then needs cores of its own."""
+    from opencortex.exports.sharding import RANGES_PER_PROCESS
+
     own, shard, startup = row["own_docs_per_cpu_s"], row["shard_docs_per_cpu_s"], row["startup_seconds"]
-    others = cores - 1
-    reading = (docs + others * startup * shard) / (own + others * shard)
-    if reading < startup:  # the worker alone reads everything before a shard process is up
-        reading = docs / own
-    joining = max(0.0, docs - reading * own) / row["join_docs_per_cpu_s"]
-    return float(row["fixed_cpu_seconds"] + reading + joining)
+    join, others = row["join_docs_per_cpu_s"], cores - 1
+    last_range = docs / (cores * RANGES_PER_PROCESS) / join  # joined once the last range is read
+    best = float("inf")
+    for step in range(1001):
+        worker_docs = docs * step / 1000
+        rest = docs - worker_docs
+        shards = startup + rest / (others * shard) if rest else 0.0
+        if row["key"] == "csv":
+            seconds = max(worker_docs / own, shards) + rest / join
+        else:
+            seconds = max(worker_docs / own + rest / join, shards + (last_range if rest else 0.0))
+        best = min(best, seconds)
+    return float(row["fixed_cpu_seconds"] + best)
 
 
 def median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
