@@ -130,3 +130,14 @@ def _up(url: str) -> bool:
         return httpx.get(f"{url}/x/v2").status_code == 404
     except httpx.TransportError:
         return False
+
+
+@pytest.fixture
+def postgres_url(request: pytest.FixtureRequest) -> Iterator[str]:
+    """The test run's PostgreSQL database, emptied after the test (for processes that share only
+    the database: there is no SQLite file to hand them)."""
+    run = request.getfixturevalue("postgres_run")
+    if run is None:
+        pytest.skip("PostgreSQL is not reachable on 127.0.0.1:5432 (under CI=true the run fails instead)")
+    yield run.url
+    run.empty()

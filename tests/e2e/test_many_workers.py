@@ -17,7 +17,6 @@ import subprocess
 import time
 import zipfile
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -45,15 +44,6 @@ EXPORTS_PER_ORG = 3
 SMALL_ORG_DOCS = 300
 BIG_ORG_DOCS = 40_000  # long enough (about a second) to be killed in the middle
 LEASE_SECONDS = 5  # the smallest the worker accepts
-
-
-@pytest.fixture
-def postgres_url(request: pytest.FixtureRequest) -> Iterator[str]:
-    run = request.getfixturevalue("postgres_run")
-    if run is None:
-        pytest.skip("PostgreSQL is not reachable on 127.0.0.1:5432 (under CI=true the run fails instead)")
-    yield run.url
-    run.empty()
 
 
 def start_workers(count: int, tmp_path: Path, environment: dict[str, str]) -> dict[str, subprocess.Popen[bytes]]:
