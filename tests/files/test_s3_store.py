@@ -277,12 +277,15 @@ def test_a_live_writer_keeps_its_upload_young_for_other_processes(backend: S3Fil
     quiet = s3.open_s3_store(s3_settings.with_changes(s3_part_size=PART))  # the default: every ten minutes
     alive, paused = backend.open_writer("exports/e1/1/archive.zip"), quiet.open_writer("exports/e2/1/archive.zip")
     time.sleep(1.5)
+    written = time.time()
     alive.write(b"a" * 1000)  # far from a full part, but sent now: the upload's age starts again
     paused.write(b"b" * 1000)  # held in memory: the upload looks as old as its start
     assert [(partial.key, partial.size) for partial in backend.list_partials()] == [
         ("exports/e1/1/archive.zip", 1000), ("exports/e2/1/archive.zip", 0)]
     other_process = s3.open_s3_store(s3_settings)  # knows neither writer: only the ages tell
-    other_process.clock = lambda: time.time() - 1 + HOUR  # idle for an hour: since a second ago
+    # An hour after the alive writer's write, less a second (S3 keeps times in whole seconds):
+    # the paused upload began 1.5 s before it, however long this test takes from here.
+    other_process.clock = lambda: written - 1 + HOUR
     assert other_process.sweep_stale_partials(HOUR) == 1
     alive.write(b"c" * PART)  # the full part replaces the one sent early, under the same number
     alive.write(b"d")
