@@ -77,35 +77,21 @@ def main(argv: list[str] | None = None) -> int:
 
 def run_worker(args: argparse.Namespace) -> int:
     """Claim and run one export with ``--processes``; print what ``bench.worker_once`` prints."""
-    import contextlib
-    import resource
-
     import orjson
 
-    from bench.worker_once import _cpu, _status
+    from bench.worker_once import run_once_measured
     from opencortex.exports import shard_pool, sharding
-    from opencortex.exports.worker import ExportWorker
-    from opencortex.runtime import Runtime
     from opencortex.settings import Settings
 
     if args.threshold is not None:
         sharding.SHARD_THRESHOLD = args.threshold
-    settings = Settings(data_dir=args.data_dir, database_url=args.database_url, export_processes=args.processes)
-    runtime = Runtime.open(settings, migrate=False)
-    try:
-        worker = ExportWorker(runtime, concurrency=1)
+
+    def warm_up() -> None:
         if args.processes > 1 and not args.cold:
             shard_pool.warm_up(wait=True)  # what ExportWorker.start begins
-        with contextlib.suppress(OSError):
-            Path("/proc/self/clear_refs").write_text("5")  # reset VmHWM to the current RSS
-        before = _status("VmRSS")
-        cpu = _cpu()
-        ran = worker.run_once()
-        cpu = _cpu() - cpu
-    finally:
-        runtime.close()
-    peak = _status("VmHWM") or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    sys.stdout.write(orjson.dumps({"ran": ran, "cpu": cpu, "rss_before": before, "peak_rss": peak}).decode() + "\n")
+
+    settings = Settings(data_dir=args.data_dir, database_url=args.database_url, export_processes=args.processes)
+    sys.stdout.write(orjson.dumps(run_once_measured(settings, warm_up)).decode() + "\n")
     return 0
 
 

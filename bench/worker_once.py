@@ -19,7 +19,9 @@ import contextlib
 import re
 import resource
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import orjson
 
@@ -43,9 +45,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-dir", required=True, type=Path)
     parser.add_argument("--database-url", required=True)
     args = parser.parse_args(argv)
-    runtime = Runtime.open(Settings(data_dir=args.data_dir, database_url=args.database_url), migrate=False)
+    report = run_once_measured(Settings(data_dir=args.data_dir, database_url=args.database_url))
+    sys.stdout.write(orjson.dumps(report).decode() + "\n")
+    return 0
+
+
+def run_once_measured(settings: Settings, before_claim: Callable[[], None] = lambda: None) -> dict[str, Any]:
+    """Open the runtime, run ``before_claim``, then claim and run one export; whether one ran,
+    the CPU seconds of ``run_once``, the RSS before it and the peak RSS (bytes)."""
+    runtime = Runtime.open(settings, migrate=False)
     try:
         worker = ExportWorker(runtime, concurrency=1)
+        before_claim()
         with contextlib.suppress(OSError):
             Path("/proc/self/clear_refs").write_text("5")  # reset VmHWM to the current RSS
         before = _status("VmRSS")
@@ -55,8 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         runtime.close()
     peak = _status("VmHWM") or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    sys.stdout.write(orjson.dumps({"ran": ran, "cpu": cpu, "rss_before": before, "peak_rss": peak}).decode() + "\n")
-    return 0
+    return {"ran": ran, "cpu": cpu, "rss_before": before, "peak_rss": peak}
 
 
 if __name__ == "__main__":

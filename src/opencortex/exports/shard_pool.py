@@ -30,7 +30,8 @@ _STOP_SECONDS = 5.0
 
 JOIN_SHARE = 0.12
 """What joining a shard process's document costs the worker, as a share of what reading one costs
-(measured on 1M NDJSON documents: 0.12; 0.10 with ``expand``)."""
+(the worker's reading rate over its join rate, per CPU-second, from ``python -m
+bench.sharded_export`` on 1M documents: 0.12 for NDJSON, 0.11 with ``expand``)."""
 
 
 class RangeClaims:
