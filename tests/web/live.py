@@ -59,11 +59,12 @@ def chromium() -> Iterator[Any]:
 
 
 @contextmanager
-def console_server(folder: Path, database_url: str) -> Iterator[LiveServer]:
-    """The demo org on a fresh database, served by ``opencortex serve`` (with its export worker)."""
+def console_server(folder: Path, database_url: str, **settings: str) -> Iterator[LiveServer]:
+    """The demo org on a fresh database, served by ``opencortex serve`` (with its export worker);
+    ``settings``: more ``OPENCORTEX_*`` variables."""
     port = free_port()
     env = dict(os.environ, OPENCORTEX_DATA_DIR=str(folder / "var"), OPENCORTEX_DATABASE_URL=database_url,
-               OPENCORTEX_PORT=str(port))
+               OPENCORTEX_PORT=str(port), **settings)
     demo = json.loads(subprocess.run([OPENCORTEX, "demo", "--json"], env=env, capture_output=True, text=True,
                                      check=True, timeout=300).stdout)
     with (folder / "server.log").open("wb") as log:
